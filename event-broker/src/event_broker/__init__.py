@@ -1,0 +1,1 @@
+"""Event broker: Zehnlabs strategy events into the Redis queue."""

@@ -1,0 +1,1 @@
+"""Event processor: queued events to trades at IB Gateway."""

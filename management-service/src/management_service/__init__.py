@@ -1,0 +1,1 @@
+"""Management service: API, metrics and dashboard over the queue."""

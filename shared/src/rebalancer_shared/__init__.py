@@ -1,0 +1,1 @@
+"""Settings, models, the reliable Redis queue and logging shared by every service."""

@@ -1,0 +1,1 @@
+"""IB Gateway simulator speaking the TWS socket protocol."""

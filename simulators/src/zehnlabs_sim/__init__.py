@@ -1,0 +1,1 @@
+"""Zehnlabs simulator: Socket.IO strategy events and the allocations API."""
