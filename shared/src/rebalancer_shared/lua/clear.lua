@@ -1,0 +1,20 @@
+-- Delete every event that is not in flight. KEYS: the account waiting lists found by SCAN.
+-- ARGV: now, history_limit. Returns the number of events deleted.
+local ids = {}
+for _, id in ipairs(redis.call('LRANGE', QUEUE, 0, -1)) do table.insert(ids, id) end
+for _, id in ipairs(redis.call('ZRANGE', DELAYED, 0, -1)) do table.insert(ids, id) end
+for _, waiting in ipairs(KEYS) do
+  for _, id in ipairs(redis.call('LRANGE', waiting, 0, -1)) do table.insert(ids, id) end
+  redis.call('DEL', waiting)
+end
+redis.call('DEL', QUEUE)
+redis.call('DEL', DELAYED)
+local count = 0
+for _, id in ipairs(ids) do
+  if redis.call('HEXISTS', EVENTS, id) == 1 then count = count + 1 end
+  push_history(cjson.encode({event_id = id, outcome = 'deleted', finished_at = ARGV[1],
+    error = 'cleared with every waiting event'}), ARGV[2])
+  forget(id)
+end
+redis.call('HINCRBY', COUNTERS, 'deleted', count)
+return count
