@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     max_concurrent_events: int = Field(default=4, ge=1, le=64)
     consumer_heartbeat_seconds: float = Field(default=2.0, gt=0)
     consumer_dead_after_seconds: float = Field(default=15.0, gt=0)
+    # On SIGTERM, running events may finish for this long; the rest are handed back.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # Notify when IB Gateway has been unreachable for this many minutes.
+    gateway_alert_minutes: float = Field(default=10.0, gt=0)
 
     # Files
     accounts_file: Path = Path("accounts.yaml")
