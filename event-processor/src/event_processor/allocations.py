@@ -1,0 +1,290 @@
+"""The only module that talks to the Zehnlabs allocations API (SPEC section 4).
+
+`GET {ALLOCATIONS_API_URL}/{strategy_name}/allocations` with the key in the `x-api-key` header
+answers `{"status": "success", "data": {"name", "strategy_long_name", "last_rebalance_on",
+"allocations": [{"symbol": "SPY", "allocation": 0.25}, ...]}}`.
+
+Anything but a clean answer raises `AllocationsError` and the caller trades nothing. The rules:
+- each weight is a finite number between 0 and 1; symbols are non-empty and unique (compared
+  upper-cased, which is how they are returned);
+- the weights sum to at most 1; the rest stays cash. A sum in (1, 1.01] is rounding at the
+  source: the weights are scaled down proportionally so they sum to 1, and that is logged. A sum
+  above 1.01 is refused: scaling that much would hide a real error and buy on margin;
+- an empty list is a valid answer (the strategy is all cash) and is logged as a warning.
+
+The API key travels only in the header: it is never part of a URL, a message or a log line, and
+a server echoing it back has it replaced before its words reach an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from rebalancer_shared.log import get_logger
+
+
+def _log() -> Any:
+    # Fetched per use, not bound at import: a logger bound before `configure_logging` runs keeps
+    # structlog's default console output and skips the JSON pipeline and its secret redactor.
+    return get_logger(__name__)
+
+
+# Zehnlabs rounds each weight, so a fully invested strategy may sum to slightly above 1.
+SUM_ROUNDING_TOLERANCE = 0.01
+
+# Enough of a server's error text to understand it, not a whole HTML error page.
+_SERVER_MESSAGE_LIMIT = 200
+_REDACTED = "[REDACTED]"
+
+
+class AllocationsError(Exception):
+    """The allocations of a strategy could not be fetched or are not valid; trade nothing."""
+
+
+# Builds the AllocationsError for a reason, prefixed with the strategy it is about.
+_Fail = Callable[[str], AllocationsError]
+
+
+@dataclass(frozen=True)
+class StrategyAllocations:
+    """Target weights of one strategy: symbol (upper case) -> fraction of the account."""
+
+    name: str
+    long_name: str | None
+    last_rebalance_on: str | None
+    weights: dict[str, float]
+
+    @property
+    def total(self) -> float:
+        return math.fsum(self.weights.values())
+
+
+def parse_allocations(strategy_name: str, payload: object) -> StrategyAllocations:
+    """Validate a decoded allocations answer; AllocationsError names strategy, symbol and value."""
+
+    def fail(why: str) -> AllocationsError:
+        return AllocationsError(f"allocations for strategy {strategy_name!r}: {why}")
+
+    if not isinstance(payload, Mapping):
+        raise fail(f"answer is {_kind(payload)}, expected a JSON object")
+    status = payload.get("status")
+    if status != "success":
+        message = payload.get("message")
+        detail = f": {_shorten(str(message))}" if isinstance(message, str) and message else ""
+        raise fail(f"status is {status!r}, expected 'success'{detail}")
+    data = payload.get("data")
+    if not isinstance(data, Mapping):
+        raise fail(f"'data' is {_kind(data)}, expected an object")
+
+    name = _optional_text(data, "name", fail)
+    if name is not None and name != strategy_name:
+        # Informational only: the URL chose the strategy; a display name differing in case or
+        # wording is not worth refusing a rebalance for.
+        _log().warning("allocations.name_differs", strategy=strategy_name, answered_name=name)
+    long_name = _optional_text(data, "strategy_long_name", fail)
+    last_rebalance_on = _optional_text(data, "last_rebalance_on", fail)
+
+    entries = data.get("allocations")
+    if not isinstance(entries, list):
+        raise fail(f"'data.allocations' is {_kind(entries)}, expected a list")
+    weights: dict[str, float] = {}
+    for index, entry in enumerate(entries):
+        symbol, weight = _entry(index, entry, fail)
+        if symbol in weights:
+            raise fail(f"symbol {symbol} appears twice (allocations[{index}])")
+        weights[symbol] = weight
+
+    total = math.fsum(weights.values())
+    if total > 1.0 + SUM_ROUNDING_TOLERANCE:
+        raise fail(
+            f"weights sum to {total:.6g}, above 1 (at most {1 + SUM_ROUNDING_TOLERANCE:g} "
+            "is accepted as rounding): "
+            + ", ".join(f"{symbol} {weight:g}" for symbol, weight in weights.items())
+        )
+    if total > 1.0:
+        weights = {symbol: weight / total for symbol, weight in weights.items()}
+        _log().info("allocations.scaled_to_one", strategy=strategy_name, answered_sum=total)
+    if not weights:
+        _log().warning("allocations.all_cash", strategy=strategy_name)
+    return StrategyAllocations(
+        name=name or strategy_name,
+        long_name=long_name,
+        last_rebalance_on=last_rebalance_on,
+        weights=weights,
+    )
+
+
+def _entry(index: int, entry: object, fail: _Fail) -> tuple[str, float]:
+    where = f"allocations[{index}]"
+    if not isinstance(entry, Mapping):
+        raise fail(f"{where} is {_kind(entry)}, expected an object with symbol and allocation")
+    symbol = entry.get("symbol")
+    if not isinstance(symbol, str):
+        raise fail(f"{where} symbol is {_kind(symbol)}, expected a string")
+    symbol = symbol.strip().upper()
+    if not symbol:
+        raise fail(f"{where} symbol is empty")
+    value = entry.get("allocation")
+    # bool is an int in Python; `true` as a weight is a broken answer, not 100 %.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise fail(f"{symbol} allocation is {_kind(value)}, expected a number")
+    weight = float(value)
+    if not math.isfinite(weight):
+        raise fail(f"{symbol} allocation {weight} is not a finite number")
+    if not 0.0 <= weight <= 1.0:
+        raise fail(f"{symbol} allocation {weight:g} is not between 0 and 1")
+    return symbol, weight
+
+
+def _optional_text(data: Mapping[str, object], field: str, fail: _Fail) -> str | None:
+    value = data.get(field)
+    if value is None or isinstance(value, str):
+        return value
+    raise fail(f"'data.{field}' is {_kind(value)}, expected a string")
+
+
+def _kind(value: object) -> str:
+    """How a JSON value is named in a message: `missing`, `a list`, `the string 'x'`..."""
+    if value is None:
+        return "missing or null"
+    if isinstance(value, str):
+        return f"the string {_shorten(value)!r}"
+    if isinstance(value, bool | int | float):
+        return f"{value!r}"
+    return f"a {type(value).__name__}"
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SERVER_MESSAGE_LIMIT else text[:_SERVER_MESSAGE_LIMIT] + "..."
+
+
+class AllocationsClient:
+    """Fetches a strategy's allocations; one instance per processor, reused across events."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        timeout_seconds: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        if not base_url.strip():
+            raise ValueError("ALLOCATIONS_API_URL is empty: set it in .env")
+        if not api_key:
+            raise ValueError("ALLOCATIONS_API_KEY is empty: set it in .env")
+        if timeout_seconds <= 0:
+            raise ValueError(f"allocations timeout {timeout_seconds} s is not above 0")
+        self._base_url = base_url.strip().rstrip("/")
+        self._api_key = api_key
+        self._timeout = timeout_seconds
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient()
+
+    def __repr__(self) -> str:
+        # Never the key: a repr ends up in tracebacks and debug logs.
+        return f"AllocationsClient(base_url={self._base_url!r})"
+
+    def url(self, strategy_name: str) -> str:
+        return f"{self._base_url}/{quote(strategy_name, safe='')}/allocations"
+
+    async def fetch(self, strategy_name: str) -> StrategyAllocations:
+        """The strategy's current target weights, or AllocationsError saying what went wrong."""
+        started = time.monotonic()
+        try:
+            allocations = parse_allocations(strategy_name, await self._get(strategy_name))
+        except AllocationsError as error:
+            # The answer's own words (a status message, a symbol) may echo the key back.
+            message = self._redact(str(error))
+            _log().warning("allocations.failed", strategy=strategy_name, error=message)
+            if message != str(error):
+                raise AllocationsError(message) from None
+            raise
+        _log().info(
+            "allocations.fetched",
+            strategy=strategy_name,
+            symbols=len(allocations.weights),
+            total=round(allocations.total, 6),
+            last_rebalance_on=allocations.last_rebalance_on,
+            elapsed_ms=round((time.monotonic() - started) * 1000),
+        )
+        return allocations
+
+    async def _get(self, strategy_name: str) -> object:
+        where = f"allocations API for strategy {strategy_name!r}"
+        try:
+            response = await self._client.get(
+                self.url(strategy_name),
+                headers={"x-api-key": self._api_key, "accept": "application/json"},
+                timeout=self._timeout,
+            )
+        except httpx.TimeoutException:
+            raise AllocationsError(
+                f"{where} did not answer within {self._timeout:g} s ({self._base_url})"
+            ) from None
+        except httpx.HTTPError as error:
+            raise AllocationsError(
+                f"{where} could not be reached at {self._base_url}: "
+                f"{self._redact(str(error) or type(error).__name__)}"
+            ) from None
+        if response.status_code != httpx.codes.OK:
+            raise AllocationsError(
+                f"{where} answered HTTP {response.status_code}" + self._hint(response)
+            )
+        try:
+            return json.loads(response.content)
+        except ValueError as error:
+            raise AllocationsError(f"{where} answered malformed JSON: {error}") from None
+
+    def _hint(self, response: httpx.Response) -> str:
+        """What to do about an error status, and what the server said about it."""
+        hints = {
+            401: "the API key was refused: check ALLOCATIONS_API_KEY",
+            403: "the API key was refused: check ALLOCATIONS_API_KEY",
+            404: "unknown strategy: check strategy_name in accounts.yaml",
+        }
+        parts = [hints[response.status_code]] if response.status_code in hints else []
+        said = self._server_message(response)
+        if said:
+            parts.append(f"server said: {said}")
+        return f" ({'; '.join(parts)})" if parts else ""
+
+    def _server_message(self, response: httpx.Response) -> str:
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+        if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+            text = str(body["message"])
+        elif response.headers.get("content-type", "").startswith("text/plain"):
+            text = response.text
+        else:
+            return ""
+        return _shorten(self._redact(text))
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, _REDACTED)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections, unless the client was handed in (its owner closes it)."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> AllocationsClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
