@@ -7,28 +7,21 @@ Contract (SPEC section 4): clients connect with `auth={"api_key": KEY}` (a wrong
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import socketio
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from zehnlabs_sim.state import format_timestamp, utc_now
 
 log = logging.getLogger("zehnlabs_sim.stream")
 
 SOCKETIO_PATH = "socket.io"
-
-# How long a dropped client may take to be noticed by its transport before the server forgets it
-# explicitly (a long-polling client with no request in flight has no transport to drop).
-DROP_GRACE_SECONDS = 2.0
 
 
 def room_of(strategy: str) -> str:
@@ -59,33 +52,12 @@ class EventStream:
         self._is_known_strategy = is_known_strategy
         self.sio = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
         self.clients: dict[str, Client] = {}
-        # Socket.IO HTTP requests in flight (websockets and long polls), so that
-        # disconnect-all can cut them the way a network failure would.
-        # Keyed by id(): aiohttp requests are mappings, hence unhashable.
-        self._transport_requests: dict[int, web.Request] = {}
-        self._departure = asyncio.Event()
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("subscribe", self._on_subscribe)
 
     def attach(self, app: web.Application) -> None:
-        app.middlewares.append(self._transport_tracker())
         self.sio.attach(app, socketio_path=SOCKETIO_PATH)
-
-    def _transport_tracker(self) -> Middleware:
-        prefix = f"/{SOCKETIO_PATH}/"
-
-        @web.middleware
-        async def track(request: web.Request, handler: Handler) -> web.StreamResponse:
-            if not request.path.startswith(prefix):
-                return await handler(request)
-            self._transport_requests[id(request)] = request
-            try:
-                return await handler(request)
-            finally:
-                self._transport_requests.pop(id(request), None)
-
-        return track
 
     # -- Socket.IO handlers -------------------------------------------------------------------
 
@@ -106,7 +78,18 @@ class EventStream:
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         if self.clients.pop(sid, None) is not None:
             log.info("client.disconnected sid=%s reason=%s", sid, reason)
-            self._departure.set()
+        if reason == self.sio.reason.CLIENT_DISCONNECT:
+            self._end_long_poll(sid)
+
+    def _end_long_poll(self, sid: str) -> None:
+        # When a long-polling client says goodbye, Engine.IO leaves its pending GET open until the
+        # ping timeout (45 s), and the client's disconnect() waits for it. Ending it now lets the
+        # client, and our shutdown, finish at once. (Only on the client's goodbye: after a server
+        # disconnect the DISCONNECT packet must reach the client first.)
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        session = self.sio.eio.sockets.get(eio_sid)
+        if session is not None:
+            session.queue.put_nowait(None)
 
     async def _on_subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
         """Subscriptions add up within a session; the acknowledgement lists all of them."""
@@ -145,19 +128,12 @@ class EventStream:
     # -- disconnecting ------------------------------------------------------------------------
 
     async def drop_all(self) -> int:
-        """Cut every client's transport as a network failure would: clients see a transport
+        """Break every client's connection as a network failure would: clients see a transport
         error and reconnect by themselves (a Socket.IO DISCONNECT would stop them)."""
-        sids = list(self.clients)
-        self._cut_transports()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(DROP_GRACE_SECONDS):
-                await self._wait_gone(sids)
-        left = [sid for sid in sids if sid in self.clients]
-        for sid in left:
-            log.warning("client.drop_fallback sid=%s reason=no_transport_in_flight", sid)
-            await self.sio.disconnect(sid)
-        log.info("clients.dropped count=%d", len(sids))
-        return len(sids)
+        count = len(self.clients)
+        await self._break_sessions()
+        log.info("clients.dropped count=%d", count)
+        return count
 
     async def disconnect_all(self) -> int:
         """Socket.IO server-side disconnect ("io server disconnect"): clients do not reconnect
@@ -168,21 +144,21 @@ class EventStream:
         log.info("clients.disconnected count=%d", len(sids))
         return len(sids)
 
-    async def _wait_gone(self, sids: Iterable[str]) -> None:
-        pending = set(sids)
-        while pending & self.clients.keys():
-            # No await between the check and clear(): a departure cannot slip in unseen.
-            self._departure.clear()
-            await self._departure.wait()
-
-    def _cut_transports(self) -> None:
-        for request in list(self._transport_requests.values()):
-            if request.transport is not None:
-                request.transport.abort()
+    async def _break_sessions(self) -> None:
+        # python-socketio has no public call for this: its disconnect() sends a CLOSE packet,
+        # which tells clients not to reconnect. Closing the Engine.IO session with abort=True
+        # skips that packet (and runs the disconnect handlers at once); the None wakes the
+        # session's websocket writer or pending long poll, which then ends the connection. A
+        # polling client's next request finds no session. Either way the client sees a broken
+        # transport.
+        engine = self.sio.eio
+        for session in list(engine.sockets.values()):
+            await session.close(wait=False, abort=True, reason=engine.reason.TRANSPORT_CLOSE)
+            session.queue.put_nowait(None)
 
     async def close(self) -> None:
         """At shutdown: clients see the server go away (and will reconnect when it is back)."""
-        self._cut_transports()
+        await self._break_sessions()
         await self.sio.shutdown()
 
     def view(self) -> list[dict[str, Any]]:
