@@ -169,8 +169,8 @@ def test_overnight_sessions_spanning_days() -> None:
     assert is_open(es, utc(2026, 11, 24, 3, 0))
 
 
-def test_trailing_separator_and_unsorted_days_are_accepted() -> None:
-    sessions = parse_hours("20261124:0930-20261124:1600;20261123:0930-20261123:1600;", "EST")
+def test_spaces_trailing_separator_and_unsorted_days_are_accepted() -> None:
+    sessions = parse_hours("20261124:0930 - 20261124:1600; 20261123:0930-20261123:1600;", "EST")
     assert [session.start for session in sessions] == [
         utc(2026, 11, 23, 14, 30),
         utc(2026, 11, 24, 14, 30),

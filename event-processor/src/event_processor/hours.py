@@ -136,7 +136,7 @@ def _parse_fragment(fragment: str, zone: tzinfo, time_zone_id: str) -> list[Sess
     sessions = []
     # Old format: `20261123:0930-1200,1300-1600`; each range is read against the same day.
     for part in ranges.split(","):
-        start_text, dash, end_text = part.strip().partition("-")
+        start_text, dash, end_text = (text.strip() for text in part.partition("-"))
         if not dash:
             raise fail(f"{part!r} is not CLOSED nor a range START-END")
         start = _local(day, _clock(start_text, fail, "start"), zone)
