@@ -99,8 +99,11 @@ def test_sum_of_exactly_one_point_zero_one_is_accepted() -> None:
     assert parsed.total == pytest.approx(1.0)
 
 
-def test_empty_allocations_mean_all_cash() -> None:
-    assert parse_allocations("tactical-etf", answer([])).weights == {}
+def test_empty_allocations_are_refused_rather_than_selling_everything() -> None:
+    with pytest.raises(AllocationsError, match="refusing to sell the whole account"):
+        parse_allocations("tactical-etf", answer([]))
+    with pytest.raises(AllocationsError, match="refusing to sell the whole account"):
+        parse_allocations("tactical-etf", answer([{"symbol": "SPY", "allocation": 0}]))
 
 
 def test_missing_metadata_falls_back_to_the_requested_name() -> None:

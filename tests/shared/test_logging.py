@@ -54,3 +54,14 @@ def test_configured_secrets_never_reach_a_log_line(monkeypatch: pytest.MonkeyPat
     for secret in ("hunter2-very-secret", "zl-key-8f3a9c", "zl-sub-77aa11", "mgmt-token-5521"):
         assert secret not in text
     assert "[REDACTED]" in text
+
+
+def test_a_logger_made_before_configuration_still_redacts() -> None:
+    early = get_logger("made.at.import", component="worker")
+    stream = io.StringIO()
+    configure_logging("event-processor", "INFO", ["topsecret-value"], stream=stream)
+    early.info("note", detail="topsecret-value")
+    [line] = lines(stream)
+    assert line["detail"] == "[REDACTED]"
+    assert line["component"] == "worker"
+    assert line["service"] == "event-processor"

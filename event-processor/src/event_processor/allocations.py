@@ -10,7 +10,9 @@ Anything but a clean answer raises `AllocationsError` and the caller trades noth
 - the weights sum to at most 1; the rest stays cash. A sum in (1, 1.01] is rounding at the
   source: the weights are scaled down proportionally so they sum to 1, and that is logged. A sum
   above 1.01 is refused: scaling that much would hide a real error and buy on margin;
-- an empty list is a valid answer (the strategy is all cash) and is logged as a warning.
+- an empty list (or only zero weights) is refused: it would sell the whole account, and a
+  faulty answer must never do that silently. A strategy that really goes to cash shows up as
+  failing events with this message, and the user decides.
 
 The API key travels only in the header: it is never part of a URL, a message or a log line, and
 a server echoing it back has it replaced before its words reach an error message.
@@ -112,8 +114,8 @@ def parse_allocations(strategy_name: str, payload: object) -> StrategyAllocation
     if total > 1.0:
         weights = {symbol: weight / total for symbol, weight in weights.items()}
         _log().info("allocations.scaled_to_one", strategy=strategy_name, answered_sum=total)
-    if not weights:
-        _log().warning("allocations.all_cash", strategy=strategy_name)
+    if total <= 0:
+        raise fail("no allocation above 0: refusing to sell the whole account on this answer")
     return StrategyAllocations(
         name=name or strategy_name,
         long_name=long_name,

@@ -104,4 +104,5 @@ def _bind_service(service: str) -> Any:
 
 def get_logger(name: str | None = None, **bound: Any) -> Any:
     """A structlog logger; `log.info("order.filled", symbol=..., qty=...)`."""
-    return structlog.stdlib.get_logger(name).bind(**bound)
+    # Lazy: a module-level logger created before configure_logging() still uses its pipeline.
+    return structlog.stdlib.get_logger(name, **bound)
