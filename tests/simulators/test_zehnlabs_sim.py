@@ -68,7 +68,12 @@ def running_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
 def sim(running_sim: Sim) -> Sim:
     response = httpx.post(f"{running_sim.url}/control/reset", timeout=WAIT)
     assert response.status_code == 200
-    assert response.json()["clients"] == [], "a previous test left a client connected"
+    # The previous test's clients said goodbye; the server may still be processing it.
+    wait_for(
+        lambda: httpx.get(f"{running_sim.url}/control/state").json()["clients"] == [],
+        WAIT,
+        "the previous test's Socket.IO clients to be gone",
+    )
     return running_sim
 
 
@@ -146,6 +151,15 @@ async def allocations(http: httpx.AsyncClient, strategy: str) -> dict[str, Any]:
 async def set_fault(http: httpx.AsyncClient, **body: Any) -> None:
     response = await http.put("/control/allocations-fault", json=body)
     assert response.status_code == 200, response.text
+
+
+async def state_until(http: httpx.AsyncClient, key: str, expected: Any) -> None:
+    """Wait until `GET /control/state` shows `expected` under `key` (the server's own view)."""
+    for _ in range(int(WAIT / 0.01)):
+        if (await http.get("/control/state")).json()[key] == expected:
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError(f"control state {key} never became {expected!r}")
 
 
 # -- the event stream -----------------------------------------------------------------------
@@ -284,6 +298,20 @@ async def test_publish_and_redeliver_answer_404_for_what_does_not_exist(sim: Sim
         nothing_yet = await http.post(f"/control/strategies/{ETF_BLEND}/redeliver")
         assert nothing_yet.status_code == 404
         assert "no event" in nothing_yet.json()["message"]
+
+
+async def test_nothing_is_kept_for_a_client_that_was_away(sim: Sim) -> None:
+    async with sim.http() as http:
+        async with stream_client(sim, [ETF_BLEND]) as client:
+            await client.next_ack()
+        await state_until(http, "clients", [])
+        missed = await publish(http, ETF_BLEND, exec="rebalance")
+        assert missed["delivered_to"] == 0
+
+        async with stream_client(sim, [ETF_BLEND]) as client:
+            await client.next_ack()
+            sent = await publish(http, ETF_BLEND, exec="rebalance")
+            assert (await client.next_event())["id"] == sent["id"]
 
 
 @pytest.mark.parametrize("transports", [None, ["websocket"], ["polling"]])
@@ -592,7 +620,7 @@ async def test_sigterm_stops_cleanly_with_clients_and_hanging_requests(tmp_path:
             await client.next_ack()
             await set_fault(http, mode="timeout")
             hanging = asyncio.create_task(allocations_status(http))
-            await requests_served(http, {ETF_BLEND: 1})
+            await state_until(http, "allocations_requests", {ETF_BLEND: 1})
 
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(proc.wait, WAIT) == 0, sim.process.log_text()
@@ -602,15 +630,6 @@ async def test_sigterm_stops_cleanly_with_clients_and_hanging_requests(tmp_path:
     finally:
         sim.process.stop()
     assert "zehnlabs_sim.stopped" in sim.process.log_text()
-
-
-async def requests_served(http: httpx.AsyncClient, expected: dict[str, int]) -> None:
-    """Wait until the simulator has received these allocations requests (polling its state)."""
-    for _ in range(int(WAIT / 0.01)):
-        if (await http.get("/control/state")).json()["allocations_requests"] == expected:
-            return
-        await asyncio.sleep(0.01)
-    raise TimeoutError(f"allocations requests never reached {expected}")
 
 
 async def allocations_status(http: httpx.AsyncClient) -> int | None:
