@@ -27,7 +27,8 @@ from management_service.routers import (
     queue,
 )
 
-log = get_logger(__name__)
+# Loggers are taken where they are used: `get_logger()` binds at once, so a logger made at import
+# time (before `configure_logging`) would keep structlog's default, unredacted console output.
 
 REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
 REDIS_SOCKET_TIMEOUT_SECONDS = 5.0
@@ -76,14 +77,14 @@ def create_app(
         if owned:
             service.redis = redis_client(settings.redis_url)
             service.queue = EventQueue(service.redis)
-        log.info("management.started", accounts=len(accounts_config.accounts))
+        get_logger(__name__).info("management.started", accounts=len(accounts_config.accounts))
         try:
             yield
         finally:
             if owned and service.redis is not None:
                 await service.redis.aclose()
                 service.redis, service.queue = None, None
-            log.info("management.stopped")
+            get_logger(__name__).info("management.stopped")
 
     app = FastAPI(
         title="IBKR Portfolio Rebalancer: management API",
@@ -106,7 +107,7 @@ def create_app(
 
     @app.exception_handler(RedisError)
     async def redis_unavailable(request: Request, error: RedisError) -> JSONResponse:
-        log.warning("redis.unavailable", path=request.url.path, error=str(error))
+        get_logger(__name__).warning("redis.unavailable", path=request.url.path, error=str(error))
         body = ErrorResponse(detail=f"Redis cannot be read: {error}")
         return JSONResponse(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, content=body.model_dump()

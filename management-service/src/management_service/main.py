@@ -6,7 +6,9 @@ code 2). SIGTERM and SIGINT stop it gracefully: uvicorn finishes the requests in
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 from rebalancer_shared.errors import ConfigError
@@ -18,6 +20,10 @@ from management_service.app import create_app
 SERVICE_NAME = "management-service"
 EXIT_CONFIG_ERROR = 2
 GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+def _after_graceful_shutdown(signum: int, frame: FrameType | None) -> None:
+    """uvicorn re-raises the stop signal once it has shut down; by then we are done: exit 0."""
 
 
 def main() -> None:
@@ -44,6 +50,9 @@ def main() -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,
     )
+    # uvicorn takes SIGTERM/SIGINT while serving (graceful shutdown), then restores these.
+    signal.signal(signal.SIGTERM, _after_graceful_shutdown)
+    signal.signal(signal.SIGINT, _after_graceful_shutdown)
     uvicorn.Server(config).run()
 
 

@@ -11,7 +11,6 @@ from management_service.deps import Queue
 from management_service.models import ProcessingState
 
 router = APIRouter(prefix="/processing", tags=["processing"])
-log = get_logger(__name__)
 
 PAUSED_BY_API = "management-api"
 
@@ -36,12 +35,12 @@ async def get_processing(queue: Queue) -> ProcessingState:
 async def pause(queue: Queue) -> ProcessingState:
     if await queue.paused() is None:
         await queue.pause(by=PAUSED_BY_API)
-        log.warning("api.pause")
+        get_logger(__name__).warning("api.pause")
     return processing_state(await queue.paused())
 
 
 @router.post("/resume", response_model=ProcessingState, summary="Resume processing")
 async def resume(queue: Queue) -> ProcessingState:
     await queue.resume()
-    log.info("api.resume")
+    get_logger(__name__).info("api.resume")
     return processing_state(None)

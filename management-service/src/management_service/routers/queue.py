@@ -31,7 +31,6 @@ from management_service.models import (
 )
 
 router = APIRouter(prefix="/queue", tags=["queue"])
-log = get_logger(__name__)
 
 TRADING_COMMANDS = frozenset({Command.REBALANCE, Command.PRINT_REBALANCE})
 """Commands that need the account's settings (its cash reserve) from accounts.yaml."""
@@ -46,7 +45,7 @@ LIST_ORDER = (
     EventListType.DELAYED,
 )
 
-EventId = Annotated[str, Path(min_length=1, max_length=200, description="The event's id.")]
+EventId = Annotated[str, Path(min_length=1, max_length=64, description="The event's id.")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No event with this id."}
 }
@@ -124,6 +123,7 @@ def _account_for(state: State, request: AddEventRequest) -> AccountConfig | None
             "description": "The same command for the account is running now; it will run "
             "once more after it finishes (no new event id).",
         },
+        400: {"model": ErrorResponse, "description": "The body is not readable JSON."},
         409: {
             "model": DuplicateEventResponse,
             "description": "The same command for the account is already waiting.",
@@ -151,7 +151,7 @@ async def add_event(request: AddEventRequest, state: State, queue: Queue) -> Any
         account=settings,
     )
     result = await queue.enqueue(event)
-    log.info(
+    get_logger(__name__).info(
         "api.enqueue",
         event_id=result.event_id,
         account_id=event.account_id,
@@ -186,7 +186,7 @@ async def add_event(request: AddEventRequest, state: State, queue: Queue) -> Any
 )
 async def remove_event(event_id: EventId, queue: Queue) -> RemoveEventResponse:
     outcome = await queue.delete(event_id)
-    log.info("api.delete", event_id=event_id, outcome=outcome)
+    get_logger(__name__).info("api.delete", event_id=event_id, outcome=outcome)
     if outcome == "not_found":
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Event {event_id} not found in queue")
     if outcome == "deleted_in_flight":
@@ -204,7 +204,7 @@ async def remove_event(event_id: EventId, queue: Queue) -> RemoveEventResponse:
 @router.delete("/events", response_model=ClearQueueResponse, summary="Delete every waiting event")
 async def clear_events(queue: Queue) -> ClearQueueResponse:
     count = await queue.clear()
-    log.info("api.clear", deleted=count)
+    get_logger(__name__).info("api.clear", deleted=count)
     return ClearQueueResponse(
         deleted_count=count,
         message=f"Removed {count} event{'s' if count != 1 else ''}; events running now finish",
@@ -230,7 +230,7 @@ async def retry_event(event_id: EventId, queue: Queue) -> RetryEventResponse:
             f"Event {event_id} is {event.status.value}, not waiting for a retry or the market "
             "open: nothing to retry",
         )
-    log.info("api.retry_now", event_id=event_id, account_id=event.account_id)
+    get_logger(__name__).info("api.retry_now", event_id=event_id, account_id=event.account_id)
     return RetryEventResponse(
         event_id=event_id, message=f"Event {event_id} moved to the head of the queue"
     )

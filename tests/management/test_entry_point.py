@@ -1,0 +1,114 @@
+"""The real `management-service` entry point as a subprocess: config, port, auth, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.management.helpers import TOKEN, write_accounts
+from tests.support.processes import ManagedProcess, free_port, port_open, wait_for
+
+ENTRY_POINT = str(Path(sys.executable).parent / "management-service")
+START_TIMEOUT_SECONDS = 20
+
+
+def service_env(accounts_file: Path, redis_url: str, port: int) -> dict[str, str]:
+    return {
+        "REDIS_URL": redis_url,
+        "ACCOUNTS_FILE": str(accounts_file),
+        "REPLACEMENT_SETS_FILE": str(accounts_file.parent / "replacement-sets.yaml"),
+        "TRADING_MODE": "paper",
+        "MANAGEMENT_HOST": "127.0.0.1",
+        "MANAGEMENT_PORT": str(port),
+        "MANAGEMENT_API_TOKEN": TOKEN,
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+def service(tmp_path: Path, redis_url: str) -> Iterator[tuple[ManagedProcess, str]]:
+    port = free_port()
+    env = service_env(write_accounts(tmp_path), redis_url, port)
+    process = ManagedProcess("management-service", [ENTRY_POINT], tmp_path, env, cwd=tmp_path)
+    process.start()
+    try:
+        wait_for(
+            lambda: port_open(port) or not process.alive(),
+            START_TIMEOUT_SECONDS,
+            "management-service to listen",
+        )
+        assert process.alive(), process.log_text()
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        process.stop()
+
+
+def test_entry_point_serves_the_api_with_the_token(
+    service: tuple[ManagedProcess, str],
+) -> None:
+    _, url = service
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=url, timeout=5) as http:
+        health = http.get("/health")
+        refused = http.get("/queue/status")
+        added = http.post(
+            "/queue/events",
+            json={"account_id": "DU1234567", "exec_command": "rebalance"},
+            headers=auth,
+        )
+        status = http.get("/queue/status", headers=auth)
+        page = http.get("/")
+
+    assert health.status_code == 200 and health.json()["status"] == "healthy"
+    assert refused.status_code == 401
+    assert added.status_code == 201
+    assert status.json()["queue_length"] == 1
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+
+
+def test_entry_point_logs_json_without_the_token_and_stops_on_sigterm(
+    service: tuple[ManagedProcess, str],
+) -> None:
+    process, url = service
+    with httpx.Client(base_url=url, timeout=5) as http:
+        http.get("/queue/status", headers={"Authorization": f"Bearer {TOKEN}"})
+
+    assert process.stop() == 0
+    log = process.log_text()
+    assert TOKEN not in log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    events = {line["event"] for line in lines}
+    assert {"management.listen", "management.started", "management.stopped"} <= events
+    assert all(line["service"] == "management-service" for line in lines)
+
+
+def test_bad_accounts_file_stops_the_service_at_start(tmp_path: Path, redis_url: str) -> None:
+    accounts_file = write_accounts(tmp_path)
+    accounts_file.write_text(
+        accounts_file.read_text().replace("cash_reserve_percent: 2.5", "cash_reserve_percent: 140")
+    )
+    env = service_env(accounts_file, redis_url, free_port())
+    process = ManagedProcess("bad-config", [ENTRY_POINT], tmp_path, env, cwd=tmp_path).start()
+
+    assert process.proc is not None
+    assert process.proc.wait(timeout=START_TIMEOUT_SECONDS) == 2
+    message = process.log_text()
+    assert "configuration error" in message
+    assert (
+        "accounts.yaml: entry 2 (account DU7654321): field cash_reserve_percent: "
+        "140 is not between 0 and 100"
+    ) in message
+
+
+def test_missing_accounts_file_stops_the_service_at_start(tmp_path: Path, redis_url: str) -> None:
+    env = service_env(tmp_path / "accounts.yaml", redis_url, free_port())
+    process = ManagedProcess("no-config", [ENTRY_POINT], tmp_path, env, cwd=tmp_path).start()
+
+    assert process.proc is not None
+    assert process.proc.wait(timeout=START_TIMEOUT_SECONDS) == 2
+    assert "accounts.yaml: file not found" in process.log_text()
