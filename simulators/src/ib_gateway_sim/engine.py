@@ -380,7 +380,7 @@ class Engine:
     # ---- internals ---------------------------------------------------------------------------
 
     def _new_order(self, request: OrderRequest, now: datetime) -> Order:
-        quantity = request.quantity
+        quantity = float(request.quantity)
         order = Order(
             perm_id=self._perm_seq,
             client_id=request.client_id,
@@ -498,7 +498,7 @@ class Engine:
             or request.action != order.action
             or (request.account and request.account != order.account_id)
         )
-        new_quantity = request.quantity
+        new_quantity = float(request.quantity)
         if changes_identity or not new_quantity.is_integer() or new_quantity < order.filled:
             return [
                 OrderError(
