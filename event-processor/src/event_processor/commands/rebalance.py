@@ -1,0 +1,254 @@
+"""`rebalance` and `print-rebalance`: SPEC section 6, steps 1 to 9.
+
+    allocations ─▶ snapshot ─▶ hours (all or none) ─▶ quotes ─▶ cancel open orders ─▶ plan
+        ─▶ sells (market) ─▶ actual cash ─▶ buys planned again ─▶ buys (limit) ─▶ record
+
+A failure at any step raises CommandFailed with what was done so far; the retry starts again
+from the account's actual state, so a repeated rebalance converges and never double-buys.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rebalancer_shared.log import get_logger
+
+from event_processor.allocations import AllocationsError
+from event_processor.commands.base import CommandContext, CommandFailed, DelayUntil, Details
+from event_processor.gateway import AccountSnapshot, GatewayError, OrderReport, OrderRequest
+from event_processor.hours import all_open_at, earliest_all_open
+from event_processor.planner import (
+    Plan,
+    PlanError,
+    PlanInput,
+    Quote,
+    apply_replacements,
+    plan_buys_after_sells,
+)
+from event_processor.planner import plan_rebalance as make_plan
+
+log = get_logger(__name__)
+
+
+async def rebalance(ctx: CommandContext) -> Details:
+    return await _run(ctx, place_orders=not ctx.settings.observe_only)
+
+
+async def print_rebalance(ctx: CommandContext) -> Details:
+    return await _run(ctx, place_orders=False)
+
+
+async def _run(ctx: CommandContext, place_orders: bool) -> Details:
+    details = ctx.details
+    details["observe_only"] = not place_orders
+    timings: dict[str, float] = {}
+    details["timings"] = timings
+    started = time.monotonic()
+
+    def lap(name: str) -> None:
+        timings[name] = round(time.monotonic() - started, 3)
+
+    strategy = ctx.event.strategy_name or ctx.account.strategy_name
+    try:
+        allocations = await ctx.allocations.fetch(strategy)
+    except AllocationsError as error:
+        raise CommandFailed(str(error), details) from None
+    details["strategy"] = strategy
+    details["allocations"] = allocations.weights
+    lap("allocations")
+
+    snapshot = await _snapshot(ctx)
+    details["cash_before"] = snapshot.cash
+    details["net_liquidation_before"] = snapshot.net_liquidation
+    details["positions_before"] = snapshot.positions
+    lap("snapshot")
+
+    plan_input = _plan_input(ctx, snapshot, allocations.weights, quotes={})
+    symbols = sorted(
+        {s for s, w in _targets_after_replacements(plan_input).items() if w > 0}
+        | {s for s, q in snapshot.positions.items() if q != 0}
+    )
+    await _check_hours(ctx, symbols, details)
+    lap("hours")
+
+    quotes = await _quotes(ctx, symbols)
+    details["quotes"] = {s: {"bid": q.bid, "ask": q.ask} for s, q in quotes.items()}
+    lap("quotes")
+
+    if place_orders:
+        cancelled = await _cancel_open_orders(ctx)
+        details["cancelled_open_orders"] = cancelled
+        if cancelled:
+            # A cancelled order may have filled in part before it went: plan on the real state.
+            snapshot = await _snapshot(ctx)
+        lap("cancel")
+
+    plan = _plan(_plan_input(ctx, snapshot, allocations.weights, quotes))
+    details["plan"] = _plan_record(plan)
+    lap("plan")
+    if not place_orders:
+        log.info("rebalance.planned", sells=len(plan.sells), buys=len(plan.buys))
+        return details
+
+    orders: list[dict[str, object]] = []
+    details["orders"] = orders
+    sells = [OrderRequest(s.symbol, "SELL", s.quantity) for s in plan.sells]
+    if sells:
+        await ctx.guard()
+        reports = await _execute(ctx, sells)
+        orders += [report.as_record() for report in reports]
+        _require_complete(reports, "sell", details)
+        lap("sells")
+
+    # The buys are planned again from the cash IB reports after the sells, not the estimate.
+    after_sells = await _snapshot(ctx) if sells else snapshot
+    details["cash_after_sells"] = after_sells.cash
+    try:
+        buys = plan_buys_after_sells(_plan_input(ctx, after_sells, allocations.weights, quotes))
+    except PlanError as error:
+        raise CommandFailed(f"planning the buys failed: {error}", details) from None
+    details["buys_replanned"] = [
+        {"symbol": b.symbol, "quantity": b.quantity, "limit_price": b.limit_price} for b in buys
+    ]
+    if buys:
+        await ctx.guard()
+        requests = [OrderRequest(b.symbol, "BUY", b.quantity, b.limit_price) for b in buys]
+        reports = await _execute(ctx, requests)
+        orders += [report.as_record() for report in reports]
+        _require_complete(reports, "buy", details)
+        lap("buys")
+
+    final = await _snapshot(ctx)
+    details["cash_after"] = final.cash
+    details["net_liquidation_after"] = final.net_liquidation
+    details["positions_after"] = final.positions
+    lap("done")
+    log.info("rebalance.done", orders=len(orders), cash_after=final.cash)
+    return details
+
+
+def _plan_input(
+    ctx: CommandContext,
+    snapshot: AccountSnapshot,
+    weights: dict[str, float],
+    quotes: dict[str, Quote],
+) -> PlanInput:
+    settings = ctx.settings
+    return PlanInput(
+        net_liquidation=snapshot.net_liquidation,
+        cash=snapshot.cash,
+        positions=snapshot.positions,
+        quotes=quotes,
+        targets=weights,
+        cash_reserve_percent=ctx.account.cash_reserve_percent,
+        buy_slippage_percent=settings.buy_slippage_percent,
+        replacements=ctx.account.replacements,
+        min_trade_value=settings.min_trade_value,
+        min_drift_percent=settings.min_drift_percent,
+    )
+
+
+def _targets_after_replacements(plan_input: PlanInput) -> dict[str, float]:
+    return apply_replacements(plan_input.targets, plan_input.replacements)
+
+
+async def _snapshot(ctx: CommandContext) -> AccountSnapshot:
+    try:
+        return await ctx.gateway.snapshot(ctx.account.account_id)
+    except GatewayError as error:
+        raise CommandFailed(f"reading account {ctx.account.account_id}: {error}") from None
+
+
+async def _check_hours(ctx: CommandContext, symbols: list[str], details: Details) -> None:
+    extended = ctx.settings.extended_hours_enabled
+    try:
+        sessions = await ctx.gateway.sessions(symbols, extended)
+        now = await ctx.gateway.server_time()
+    except GatewayError as error:
+        raise CommandFailed(f"trading hours: {error}", details) from None
+    if all_open_at(sessions, now):
+        return
+    ready_at = earliest_all_open(sessions, now)
+    closed = sorted(
+        symbol for symbol in symbols if not all_open_at({symbol: sessions[symbol]}, now)
+    )
+    if ready_at is None:
+        raise CommandFailed(
+            f"no trading session ahead for {', '.join(closed)} in IB's trading hours", details
+        )
+    kind = "extended" if extended else "regular"
+    raise DelayUntil(
+        ready_at,
+        f"outside {kind} trading hours ({', '.join(closed)} closed); "
+        f"runs at {ready_at.isoformat()}",
+        details,
+    )
+
+
+async def _quotes(ctx: CommandContext, symbols: list[str]) -> dict[str, Quote]:
+    try:
+        quotes = await ctx.gateway.quotes(symbols)
+    except GatewayError as error:
+        raise CommandFailed(f"quotes: {error}", ctx.details) from None
+    for symbol in symbols:
+        quote = quotes.get(symbol)
+        if quote is None or not (quote.bid > 0 and quote.ask > 0):
+            raise CommandFailed(
+                f"no usable price for {symbol}: {quote!r} (a zero, negative or missing price "
+                "stops the rebalance)",
+                ctx.details,
+            )
+    return quotes
+
+
+def _plan(plan_input: PlanInput) -> Plan:
+    try:
+        return make_plan(plan_input)
+    except PlanError as error:
+        raise CommandFailed(f"planning failed: {error}") from None
+
+
+def _plan_record(plan: Plan) -> dict[str, object]:
+    return {
+        "sells": [{"symbol": s.symbol, "quantity": s.quantity} for s in plan.sells],
+        "buys": [
+            {"symbol": b.symbol, "quantity": b.quantity, "limit_price": b.limit_price}
+            for b in plan.buys
+        ],
+        "expected_cash_after": plan.expected_cash_after,
+    }
+
+
+async def _cancel_open_orders(ctx: CommandContext) -> int:
+    try:
+        return await ctx.gateway.cancel_open_orders(
+            ctx.account.account_id, min(ctx.settings.order_timeout_seconds, 60.0)
+        )
+    except GatewayError as error:
+        raise CommandFailed(f"cancelling open orders: {error}", ctx.details) from None
+
+
+async def _execute(ctx: CommandContext, requests: Sequence[OrderRequest]) -> list[OrderReport]:
+    settings = ctx.settings
+    try:
+        return await ctx.gateway.execute(
+            ctx.account.account_id,
+            list(requests),
+            time_in_force=settings.time_in_force.value,
+            outside_rth=settings.extended_hours_enabled,
+            timeout_seconds=settings.order_timeout_seconds,
+        )
+    except GatewayError as error:
+        raise CommandFailed(f"placing orders: {error}", ctx.details) from None
+
+
+def _require_complete(reports: list[OrderReport], side: str, details: Details) -> None:
+    problems = [
+        f"{r.action} {r.quantity} {r.symbol}: {r.status}, filled {r.filled}"
+        + (f" ({r.error})" if r.error else "")
+        for r in reports
+        if not r.complete
+    ]
+    if problems:
+        raise CommandFailed(f"{side} orders did not all fill: " + "; ".join(problems), details)

@@ -1,0 +1,523 @@
+"""The only module that imports ib_async: one connection to IB Gateway, used by every command.
+
+IB accepts about 50 API messages per second per client, so what can be shared is shared:
+- account values come from one account-summary request for all accounts, and callers that
+  arrive while one is under way share the next one (`_NextResult`);
+- positions come from the positions subscription opened at connect (IB pushes changes);
+- contract details (trading hours) are cached per symbol and IB day, quotes for a few seconds;
+- server time and the open-order list are shared the same way as account values.
+ib_async itself paces what we send to 45 messages per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from ib_async import IB, Contract, LimitOrder, MarketOrder, Stock, Trade
+from ib_async.contract import ContractDetails
+from ib_async.ib import StartupFetch
+from ib_async.wrapper import RequestError
+from rebalancer_shared.log import get_logger
+
+from event_processor.gateway import (
+    AccountSnapshot,
+    GatewayError,
+    OpenOrder,
+    OrderReport,
+    OrderRequest,
+)
+from event_processor.hours import Session, parse_hours, pick_hours
+from event_processor.planner import Quote
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+MARKET_DATA_DELAYED = 3  # live where subscribed, delayed otherwise (IB's market data type 3)
+CANCEL_CONFIRM_SECONDS = 10.0
+COMMISSION_WAIT_SECONDS = 2.0
+DONE_STATES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+
+
+class _NextResult(Generic[T]):
+    """Single flight for fresh data: a caller gets the result of a request that started after
+    it asked. Callers arriving while one runs wait and share the next one."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[T]]) -> None:
+        self._fetch = fetch
+        self._task: asyncio.Task[T] | None = None
+        self._generation = 0
+
+    async def get(self) -> T:
+        needed = self._generation + 1
+        while True:
+            task = self._task
+            if task is not None and self._generation >= needed:
+                return await asyncio.shield(task)
+            if task is not None and not task.done():
+                await asyncio.wait([task])
+                continue
+            self._generation += 1
+            self._task = asyncio.ensure_future(self._fetch())
+
+    def reset(self) -> None:
+        self._task = None
+
+
+@dataclass
+class _Cached(Generic[T]):
+    value: T
+    at: float
+
+
+class IBGateway:
+    """The Gateway of `gateway.py`, over ib_async."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        connect_timeout: float = 4.0,
+        request_timeout: float = 15.0,
+        quote_ttl_seconds: float = 10.0,
+        market_data_type: int = MARKET_DATA_DELAYED,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.quote_ttl_seconds = quote_ttl_seconds
+        self.market_data_type = market_data_type
+        self.client_id: int | None = None
+        self.ib = IB()
+        self.ib.RaiseRequestErrors = True
+        self.ib.errorEvent += self._on_error
+        self._connect_lock = asyncio.Lock()
+        self._details: dict[str, _Cached[ContractDetails]] = {}
+        self._details_day: dict[str, date] = {}
+        self._quotes: dict[str, _Cached[Quote]] = {}
+        self._inflight_quotes: dict[str, asyncio.Future[Quote]] = {}
+        self._inflight_details: dict[str, asyncio.Future[ContractDetails]] = {}
+        self._order_errors: dict[int, str] = {}
+        self._summary = _NextResult(self._request_summary)
+        self._open_orders = _NextResult(self._request_open_orders)
+        self._time = _NextResult(self._request_time)
+        self.messages_sent_estimate = 0
+
+    # --- connection ---------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.ib.isConnected()
+
+    async def ensure_connected(self) -> None:
+        if self.connected:
+            return
+        async with self._connect_lock:
+            if self.ib.isConnected():  # another caller connected while we waited
+                return
+            # A random client id: a second processor or a stale session never collides (seeds).
+            self.client_id = random.randint(1000, 2_000_000_000)
+            self._forget_session()
+            try:
+                await self.ib.connectAsync(
+                    self.host,
+                    self.port,
+                    clientId=self.client_id,
+                    timeout=self.connect_timeout,
+                    fetchFields=StartupFetch.POSITIONS,
+                    raiseSyncErrors=True,
+                )
+            except (OSError, TimeoutError, ConnectionError) as error:
+                self.ib.disconnect()
+                reason = str(error) or type(error).__name__
+                raise GatewayError(
+                    f"IB Gateway at {self.host}:{self.port} did not answer within "
+                    f"{self.connect_timeout:g}s ({reason}); is it running and logged in?"
+                ) from None
+            self.ib.reqMarketDataType(self.market_data_type)
+            log.info(
+                "gateway.connected",
+                client_id=self.client_id,
+                accounts=len(self.ib.managedAccounts()),
+            )
+
+    def disconnect(self) -> None:
+        self.ib.disconnect()
+
+    def _forget_session(self) -> None:
+        # Subscriptions and request ids belong to a session: start clean after a reconnect.
+        self._summary.reset()
+        self._open_orders.reset()
+        self._time.reset()
+        self._inflight_quotes.clear()
+        self._inflight_details.clear()
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
+        if req_id > 0:
+            self._order_errors[req_id] = f"IB error {code}: {message}"
+
+    async def _timed(self, awaitable: Awaitable[T], what: str) -> T:
+        try:
+            return await asyncio.wait_for(awaitable, self.request_timeout)
+        except TimeoutError:
+            raise GatewayError(
+                f"IB did not answer {what} within {self.request_timeout:g}s"
+            ) from None
+        except RequestError as error:
+            raise GatewayError(f"IB refused {what}: error {error.code}: {error.message}") from None
+        except ConnectionError as error:
+            raise GatewayError(f"connection to IB Gateway lost during {what}: {error}") from None
+
+    def _require_connection(self) -> None:
+        if not self.connected:
+            raise GatewayError(f"not connected to IB Gateway at {self.host}:{self.port}")
+
+    # --- time ---------------------------------------------------------------------------------
+
+    async def server_time(self) -> datetime:
+        self._require_connection()
+        return await self._time.get()
+
+    async def _request_time(self) -> datetime:
+        moment = await self._timed(self.ib.reqCurrentTimeAsync(), "the current time")
+        return moment.astimezone(UTC)
+
+    # --- account ------------------------------------------------------------------------------
+
+    async def snapshot(self, account_id: str) -> AccountSnapshot:
+        self._require_connection()
+        values = await self._summary.get()
+        account = values.get(account_id)
+        if account is None or "NetLiquidation" not in account or "TotalCashValue" not in account:
+            known = ", ".join(sorted(values)) or "none"
+            raise GatewayError(f"IB reports no values for account {account_id} (known: {known})")
+        positions: dict[str, int] = {}
+        for position in self.ib.positions(account_id):
+            if position.contract.secType != "STK" or position.position == 0:
+                continue
+            quantity = position.position
+            if quantity != int(quantity):
+                raise GatewayError(
+                    f"account {account_id} holds a fractional position of "
+                    f"{position.contract.symbol} ({quantity}); fractional shares are not supported"
+                )
+            positions[position.contract.symbol] = int(quantity)
+        return AccountSnapshot(
+            account_id=account_id,
+            net_liquidation=account["NetLiquidation"],
+            cash=account["TotalCashValue"],
+            positions=positions,
+        )
+
+    async def _request_summary(self) -> dict[str, dict[str, float]]:
+        """One account-summary request for all accounts, cancelled once it ended."""
+        # Not ib_async's accountSummaryAsync: it keeps the subscription and serves stale values.
+        req_id = self.ib.client.getReqId()
+        future = self.ib.wrapper.startReq(req_id)  # type: ignore[no-untyped-call]
+        self.ib.client.reqAccountSummary(  # type: ignore[no-untyped-call]
+            req_id, "All", "NetLiquidation,TotalCashValue"
+        )
+        try:
+            await self._timed(future, "the account summary")
+        finally:
+            if self.connected:
+                self.ib.client.cancelAccountSummary(req_id)  # type: ignore[no-untyped-call]
+        values: dict[str, dict[str, float]] = {}
+        for item in self.ib.wrapper.acctSummary.values():
+            if item.currency not in ("USD", "BASE", ""):
+                continue
+            try:
+                values.setdefault(item.account, {})[item.tag] = float(item.value)
+            except ValueError:
+                continue
+        return values
+
+    # --- contracts, hours and quotes ------------------------------------------------------------
+
+    async def _details_for(self, symbol: str) -> ContractDetails:
+        cached = self._details.get(symbol)
+        today = datetime.now(UTC).date()
+        if cached is not None and self._details_day.get(symbol) == today:
+            return cached.value
+        pending = self._inflight_details.get(symbol)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[ContractDetails] = asyncio.get_running_loop().create_future()
+        self._inflight_details[symbol] = future
+        try:
+            found = await self._timed(
+                self.ib.reqContractDetailsAsync(Stock(symbol, "SMART", "USD")),
+                f"contract details of {symbol}",
+            )
+            if not found:
+                raise GatewayError(f"IB knows no US stock {symbol} (no security definition)")
+            details = found[0]
+            self._details[symbol] = _Cached(details, time.monotonic())
+            self._details_day[symbol] = today
+            future.set_result(details)
+            return details
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: other waiters get it; no "never retrieved" warning
+            raise
+        finally:
+            self._inflight_details.pop(symbol, None)
+
+    async def sessions(self, symbols: list[str], extended_hours: bool) -> dict[str, list[Session]]:
+        self._require_connection()
+        details = await asyncio.gather(*(self._details_for(s) for s in symbols))
+        result: dict[str, list[Session]] = {}
+        for symbol, detail in zip(symbols, details, strict=True):
+            hours = pick_hours(detail.liquidHours, detail.tradingHours, extended_hours)
+            result[symbol] = parse_hours(hours, detail.timeZoneId)
+        return result
+
+    async def quotes(self, symbols: list[str]) -> dict[str, Quote]:
+        self._require_connection()
+        found = await asyncio.gather(*(self._quote(symbol) for symbol in symbols))
+        return dict(zip(symbols, found, strict=True))
+
+    async def _quote(self, symbol: str) -> Quote:
+        cached = self._quotes.get(symbol)
+        if cached is not None and time.monotonic() - cached.at < self.quote_ttl_seconds:
+            return cached.value
+        pending = self._inflight_quotes.get(symbol)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Quote] = asyncio.get_running_loop().create_future()
+        self._inflight_quotes[symbol] = future
+        try:
+            quote = await self._fetch_quote(symbol)
+            self._quotes[symbol] = _Cached(quote, time.monotonic())
+            future.set_result(quote)
+            return quote
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()
+            raise
+        finally:
+            self._inflight_quotes.pop(symbol, None)
+
+    async def _fetch_quote(self, symbol: str) -> Quote:
+        contract = (await self._details_for(symbol)).contract
+        assert contract is not None
+        [ticker] = await self._timed(self.ib.reqTickersAsync(contract), f"a quote for {symbol}")
+        bid, ask = _positive(ticker.bid), _positive(ticker.ask)
+        if bid is not None and ask is not None and bid <= ask:
+            return Quote(bid=bid, ask=ask)
+        # No live or delayed bid/ask (not subscribed, or outside hours): the last price or the
+        # last close, from the ticker or from daily bars.
+        last = _positive(ticker.last) or _positive(ticker.close) or await self._last_close(contract)
+        if last is None:
+            raise GatewayError(f"IB gives no price for {symbol} (no bid/ask, last or close)")
+        log.warning("quote.fallback", symbol=symbol, price=last)
+        return Quote(bid=last, ask=last)
+
+    async def _last_close(self, contract: Contract) -> float | None:
+        bars = await self._timed(
+            self.ib.reqHistoricalDataAsync(
+                contract,
+                endDateTime="",
+                durationStr="5 D",
+                barSizeSetting="1 day",
+                whatToShow="TRADES",
+                useRTH=True,
+            ),
+            f"daily bars of {contract.symbol}",
+        )
+        return _positive(bars[-1].close) if bars else None
+
+    # --- orders -------------------------------------------------------------------------------
+
+    async def open_orders(self, account_id: str) -> list[OpenOrder]:
+        self._require_connection()
+        trades = await self._open_orders.get()
+        return [
+            OpenOrder(
+                order_id=t.order.orderId,
+                symbol=t.contract.symbol,
+                action=t.order.action,
+                quantity=float(t.order.totalQuantity),
+                order_type=t.order.orderType,
+                limit_price=_positive(t.order.lmtPrice),
+                status=t.orderStatus.status,
+            )
+            for t in trades
+            if t.order.account == account_id and t.orderStatus.status not in DONE_STATES
+        ]
+
+    async def _request_open_orders(self) -> list[Trade]:
+        return list(await self._timed(self.ib.reqAllOpenOrdersAsync(), "the open orders"))
+
+    async def cancel_open_orders(self, account_id: str, timeout_seconds: float) -> int:
+        self._require_connection()
+        trades = [
+            t
+            for t in await self._open_orders.get()
+            if t.order.account == account_id and t.orderStatus.status not in DONE_STATES
+        ]
+        for trade in trades:
+            self.ib.cancelOrder(trade.order)
+        if trades:
+            pending = await self._wait_done(trades, timeout_seconds)
+            if pending:
+                ids = ", ".join(str(t.order.orderId) for t in pending)
+                raise GatewayError(
+                    f"IB did not confirm the cancel of order(s) {ids} of {account_id} within "
+                    f"{timeout_seconds:g}s"
+                )
+            log.info("orders.cancelled", count=len(trades))
+        return len(trades)
+
+    async def execute(
+        self,
+        account_id: str,
+        orders: list[OrderRequest],
+        time_in_force: str,
+        outside_rth: bool,
+        timeout_seconds: float,
+    ) -> list[OrderReport]:
+        self._require_connection()
+        contracts = await asyncio.gather(*(self._details_for(o.symbol) for o in orders))
+        trades: list[tuple[OrderReport, Trade]] = []
+        for request, details in zip(orders, contracts, strict=True):
+            order = (
+                MarketOrder(request.action, request.quantity)
+                if request.limit_price is None
+                else LimitOrder(request.action, request.quantity, request.limit_price)
+            )
+            order.account = account_id
+            order.tif = time_in_force
+            order.outsideRth = outside_rth
+            contract = details.contract
+            assert contract is not None
+            trade = self.ib.placeOrder(contract, order)
+            report = OrderReport(
+                symbol=request.symbol,
+                action=request.action,
+                quantity=request.quantity,
+                order_type=order.orderType,
+                limit_price=request.limit_price,
+                order_id=order.orderId,
+            )
+            log.info(
+                "order.placed",
+                order_id=order.orderId,
+                symbol=request.symbol,
+                action=request.action,
+                quantity=request.quantity,
+                limit_price=request.limit_price,
+            )
+            trades.append((report, trade))
+        all_trades = [trade for _, trade in trades]
+        pending = await self._wait_done(all_trades, timeout_seconds)
+        if pending:
+            log.warning("orders.timeout", pending=[t.order.orderId for t in pending])
+            for trade in pending:
+                if self.connected:
+                    self.ib.cancelOrder(trade.order)
+            await self._wait_done(pending, CANCEL_CONFIRM_SECONDS)
+        await self._wait_commissions(all_trades)
+        reports = [self._report(report, trade) for report, trade in trades]
+        if pending and not self.connected:
+            raise GatewayError(
+                "connection to IB Gateway lost while waiting for fills: "
+                + "; ".join(
+                    f"{r.action} {r.quantity} {r.symbol} filled {r.filled}" for r in reports
+                )
+            )
+        timed_out = {trade.order.orderId for trade in pending}
+        for report in reports:
+            if report.order_id in timed_out and report.status != "Filled":
+                report.error = report.error or f"no fill within {timeout_seconds:g}s"
+        return reports
+
+    def _report(self, report: OrderReport, trade: Trade) -> OrderReport:
+        report.status = trade.orderStatus.status
+        report.filled = int(trade.filled())
+        fills = trade.fills
+        if fills:
+            shares = sum(f.execution.shares for f in fills)
+            report.average_price = round(
+                sum(f.execution.shares * f.execution.price for f in fills) / shares, 6
+            )
+            report.commission = sum(f.commissionReport.commission for f in fills)
+            report.fills = [
+                {
+                    "exec_id": f.execution.execId,
+                    "shares": f.execution.shares,
+                    "price": f.execution.price,
+                    "commission": f.commissionReport.commission,
+                    "time": f.execution.time.isoformat() if f.execution.time else "",
+                }
+                for f in fills
+            ]
+        error = self._order_errors.get(trade.order.orderId)
+        if error is None:
+            messages = [entry.message for entry in trade.log if entry.errorCode]
+            error = messages[-1] if messages else None
+        report.error = error
+        return report
+
+    async def _wait_done(self, trades: list[Trade], timeout_seconds: float) -> list[Trade]:
+        """Wait until every trade is done (or the connection drops); returns the unfinished."""
+
+        def unfinished() -> list[Trade]:
+            return [t for t in trades if t.orderStatus.status not in DONE_STATES]
+
+        await self._wait_for(trades, "statusEvent", lambda: not unfinished(), timeout_seconds)
+        return unfinished()
+
+    async def _wait_commissions(self, trades: list[Trade]) -> None:
+        """Commission reports follow executions; wait for them so the record is whole."""
+
+        def complete() -> bool:
+            return all(f.commissionReport.execId for t in trades for f in t.fills)
+
+        await self._wait_for(trades, "commissionReportEvent", complete, COMMISSION_WAIT_SECONDS)
+
+    async def _wait_for(
+        self, trades: list[Trade], event_name: str, done: Callable[[], bool], seconds: float
+    ) -> None:
+        """Wake on the trades' `event_name` events (and on disconnect) until `done()`."""
+        changed = asyncio.Event()
+
+        def wake(*_: object) -> None:
+            changed.set()
+
+        for trade in trades:
+            getattr(trade, event_name).connect(wake)
+        self.ib.disconnectedEvent += wake
+        deadline = time.monotonic() + seconds
+        try:
+            while not done() and self.connected:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                changed.clear()
+                try:
+                    await asyncio.wait_for(changed.wait(), remaining)
+                except TimeoutError:
+                    return
+        finally:
+            for trade in trades:
+                getattr(trade, event_name).disconnect(wake)
+            self.ib.disconnectedEvent -= wake
+
+
+def _positive(value: float | Decimal | None) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    if math.isnan(number) or number <= 0:
+        return None
+    return number
