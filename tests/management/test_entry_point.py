@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,41 +10,19 @@ import httpx
 import pytest
 
 from tests.management.helpers import TOKEN, write_accounts
-from tests.support.processes import ManagedProcess, free_port, port_open, wait_for
-
-ENTRY_POINT = str(Path(sys.executable).parent / "management-service")
-START_TIMEOUT_SECONDS = 20
-
-
-def service_env(accounts_file: Path, redis_url: str, port: int) -> dict[str, str]:
-    return {
-        "REDIS_URL": redis_url,
-        "ACCOUNTS_FILE": str(accounts_file),
-        "REPLACEMENT_SETS_FILE": str(accounts_file.parent / "replacement-sets.yaml"),
-        "TRADING_MODE": "paper",
-        "MANAGEMENT_HOST": "127.0.0.1",
-        "MANAGEMENT_PORT": str(port),
-        "MANAGEMENT_API_TOKEN": TOKEN,
-        "LOG_LEVEL": "INFO",
-    }
+from tests.management.service import (
+    ENTRY_POINT,
+    START_TIMEOUT_SECONDS,
+    running_service,
+    service_env,
+)
+from tests.support.processes import ManagedProcess, free_port
 
 
 @pytest.fixture
 def service(tmp_path: Path, redis_url: str) -> Iterator[tuple[ManagedProcess, str]]:
-    port = free_port()
-    env = service_env(write_accounts(tmp_path), redis_url, port)
-    process = ManagedProcess("management-service", [ENTRY_POINT], tmp_path, env, cwd=tmp_path)
-    process.start()
-    try:
-        wait_for(
-            lambda: port_open(port) or not process.alive(),
-            START_TIMEOUT_SECONDS,
-            "management-service to listen",
-        )
-        assert process.alive(), process.log_text()
-        yield process, f"http://127.0.0.1:{port}"
-    finally:
-        process.stop()
+    with running_service(write_accounts(tmp_path), redis_url, token=TOKEN) as started:
+        yield started
 
 
 def test_entry_point_serves_the_api_with_the_token(
