@@ -92,3 +92,24 @@ async def test_openapi_declares_the_bearer_scheme_when_a_token_is_set(
 
 async def test_no_token_configured_means_no_auth(client: httpx.AsyncClient) -> None:
     assert (await client.get("/queue/status")).status_code == 200
+
+
+async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    docs = await client.get("/docs")
+
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+    assert set(schema["paths"]) == {
+        "/health",
+        "/metrics",
+        "/queue/status",
+        "/queue/events",
+        "/queue/events/{event_id}",
+        "/queue/events/{event_id}/retry",
+        "/processing",
+        "/processing/pause",
+        "/processing/resume",
+        "/history",
+        "/accounts",
+    }

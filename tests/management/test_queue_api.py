@@ -294,6 +294,16 @@ async def test_missing_fields_are_422(client: httpx.AsyncClient) -> None:
     assert response.json()["detail"][0]["loc"] == ["body", "exec_command"]
 
 
+async def test_blank_strategy_name_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/queue/events",
+        json={"account_id": "DU1234567", "exec_command": "rebalance", "strategy_name": "  "},
+    )
+
+    assert response.status_code == 422
+    assert "strategy_name is blank" in reasons(response)
+
+
 async def test_rebalance_of_an_account_not_traded_is_422(client: httpx.AsyncClient) -> None:
     unknown = await client.post(
         "/queue/events", json={"account_id": "DU9999999", "exec_command": "rebalance"}

@@ -198,6 +198,13 @@ class AddEventRequest(BaseModel):
     def _account_id(cls, value: str) -> str:
         return check_account_id(value)
 
+    @field_validator("strategy_name")
+    @classmethod
+    def _strategy(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("strategy_name is blank: leave it out to use the account's strategy")
+        return value.strip() if value is not None else None
+
     @field_validator("exec_command", mode="before")
     @classmethod
     def _command(cls, value: object) -> Command:
