@@ -24,6 +24,7 @@ lowers it further.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -458,7 +459,20 @@ class _Book:
 
 def _plan_counts(book: _Book, *, may_sell: bool) -> list[int]:
     """Share counts after the plan. Trades too small for the thresholds are skipped (their
-    symbol held as it is) and the rest planned again without them, until none is left."""
+    symbol held as it is) and the rest planned again without them, until none is left.
+
+    Which trades end up skipped can depend on the order they were found in, so when some
+    were, the result is planned once more as it will stand, and what that plan still finds
+    worth trading joins this plan: a later plan of the result then finds nothing to do.
+    """
+    counts, skipped = _plan_skipping_small(book, may_sell=may_sell)
+    if not skipped:
+        return counts
+    after = dataclasses.replace(book, held=counts, cash_micros=book.cash_after(counts))
+    return _plan_skipping_small(after, may_sell=may_sell)[0]
+
+
+def _plan_skipping_small(book: _Book, *, may_sell: bool) -> tuple[list[int], set[int]]:
     skipped: set[int] = set()
     while True:
         if may_sell:
@@ -476,7 +490,7 @@ def _plan_counts(book: _Book, *, may_sell: bool) -> list[int]:
             and not book.worth_trading(i, counts[i])
         }
         if not small - skipped:
-            return counts
+            return counts, skipped
         skipped |= small
 
 
@@ -618,7 +632,9 @@ class _Choice:
                 candidates.add(held + max(0, math.ceil(shares - 0.5 - SHARE_COUNT_NOISE)))
             options = [
                 self._option(i, count)
-                for count in sorted(candidates, key=lambda c: (c != held, abs(c - target)))
+                for count in sorted(
+                    candidates, key=lambda c: (abs(c - held), c)
+                )  # ties: trade least
                 if count >= held or may_sell
             ]
             self.options.append(options)
@@ -700,7 +716,7 @@ class _Choice:
         points = {held, least, most, math.floor(shares), math.ceil(shares)}
         points.update((held + step - 1, held + step, held + step + 1))
         best_total, best_count = math.inf, -1
-        for count in sorted(points, key=lambda c: (c != held, c)):
+        for count in sorted(points, key=lambda c: (abs(c - held), c)):  # ties: trade least
             if least <= count <= most:
                 change, option_cost, _ = self._option(i, count)
                 total = option_cost + abs((cash + change) / MICROS_PER_DOLLAR - self.cash_target)
@@ -712,9 +728,10 @@ class _Choice:
 
 
 def _spend_spare(book: _Book, value_micros: int, start: list[int], movable: list[int]) -> list[int]:
-    """Buy with cash a whole share above its target: the share that lowers the error most, and
-    where none lowers it, the least over-weight symbol (a share bought with spare cash moves
-    weight from one over-weight line to another and leaves the error as it is)."""
+    """Use cash a whole share above its target: first cancel planned sells it makes needless,
+    then buy the share that lowers the error most, and where none lowers it, a share of the
+    least over-weight symbol (a share bought with spare cash moves weight from one over-weight
+    line to another and leaves the error as it is)."""
     counts = list(start)
     investable = (value_micros - book.reserve_micros) / MICROS_PER_DOLLAR
     cash = book.cash_after(counts)
@@ -723,18 +740,21 @@ def _spend_spare(book: _Book, value_micros: int, start: list[int], movable: list
     )
     deficit = {i: book.weight[i] * investable - counts[i] * book.limit[i] for i in movable}
     while True:
-        pick, best = -1, (-math.inf, -math.inf)
+        pick, best = -1, (False, -math.inf, -math.inf)
         for i in movable:
-            if counts[i] < book.held[i] or cash - book.limit_micros[i] < book.reserve_micros:
+            cancels = counts[i] < book.held[i]
+            paid = book.bid_micros[i] if cancels else book.limit_micros[i]
+            if cash - paid < book.reserve_micros:
                 continue
-            if excess - book.limit[i] < -IMPROVEMENT_EPSILON:
+            if excess - paid / MICROS_PER_DOLLAR < -IMPROVEMENT_EPSILON:
                 continue
             gain = abs(deficit[i]) - abs(deficit[i] - book.limit[i])  # error removed
-            if (gain, deficit[i]) > best:
-                pick, best = i, (gain, deficit[i])
+            if (cancels, gain, deficit[i]) > best:
+                pick, best = i, (cancels, gain, deficit[i])
         if pick < 0:
             return counts
+        paid = book.bid_micros[pick] if counts[pick] < book.held[pick] else book.limit_micros[pick]
         counts[pick] += 1
-        cash -= book.limit_micros[pick]
-        excess -= book.limit[pick]
+        cash -= paid
+        excess -= paid / MICROS_PER_DOLLAR
         deficit[pick] -= book.limit[pick]
