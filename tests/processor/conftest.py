@@ -9,6 +9,7 @@ import pytest
 from rebalancer_shared.queue import EventQueue
 from redis.asyncio import Redis
 
+from tests.conftest import failed
 from tests.support.stack import MARKET_OPEN_MONDAY, Stack
 
 QUOTES = {
@@ -24,7 +25,7 @@ QUOTES = {
 
 
 @pytest.fixture
-def stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[Stack]:
     stack = Stack(tmp_path / "stack", redis_url)
     try:
         stack.start_ib_sim()
@@ -34,6 +35,8 @@ def stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop_all()
+        if failed(request):
+            stack.print_logs()
 
 
 @pytest.fixture

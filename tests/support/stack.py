@@ -209,6 +209,12 @@ class Stack:
         assert process.alive(), process.log_text()
         return process
 
+    def print_logs(self, lines: int = 60) -> None:
+        """The last lines of every process's log, for a failing test's report."""
+        for process in self.processes:
+            tail = process.log_text().splitlines()[-lines:]
+            print(f"----- {process.name} ({process.log_path})", *tail, sep="\n")
+
     def stop_all(self) -> None:
         for process in reversed(self.processes):
             process.stop()

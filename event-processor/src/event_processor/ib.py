@@ -438,7 +438,8 @@ class IBGateway:
         timed_out = {trade.order.orderId for trade in pending}
         for report in reports:
             if report.order_id in timed_out and report.status != "Filled":
-                report.error = report.error or f"no fill within {timeout_seconds:g}s"
+                # Our own cancel's "202 Order Canceled" says less than why we cancelled.
+                report.error = f"no fill within {timeout_seconds:g}s, so cancelled"
         return reports
 
     def _report(self, report: OrderReport, trade: Trade) -> OrderReport:
