@@ -56,7 +56,7 @@ class Options:
     log_level: str
 
 
-def parse_args(argv: Sequence[str] | None = None) -> Options:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ib-gateway-sim",
         description=DESCRIPTION,
@@ -135,6 +135,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log level (default: %(default)s)",
     )
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("port", "control_port"):
         port = getattr(args, name)
