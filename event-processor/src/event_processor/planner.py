@@ -618,8 +618,9 @@ class _Choice:
         ordered = sorted(movable, key=lambda i: (-book.limit_micros[i], book.symbols[i]))
         self.symbols = ordered[:-1]
         self.filler = ordered[-1]
-        # options[k]: (cash change in micro-dollars, error + spread charge, count) per candidate
-        self.options: list[list[tuple[int, float, int]]] = []
+        # options[k]: (cash change in micro-dollars, error + spread charge, count, dollars
+        # traded) per candidate
+        self.options: list[list[tuple[int, float, int, float]]] = []
         for i in self.symbols:
             held = book.held[i]
             target = _target_shares(book, i, value_micros)
@@ -630,13 +631,8 @@ class _Choice:
                 # halves round down, so a plan's own result never rounds up into a new buy
                 shares = deficits[i] * scale / book.limit[i]
                 candidates.add(held + max(0, math.ceil(shares - 0.5 - SHARE_COUNT_NOISE)))
-            options = [
-                self._option(i, count)
-                for count in sorted(
-                    candidates, key=lambda c: (abs(c - held), c)
-                )  # ties: trade least
-                if count >= held or may_sell
-            ]
+            options = [self._option(i, count) for count in candidates if count >= held or may_sell]
+            options.sort(key=lambda option: option[1])  # cheapest first: good bounds early
             self.options.append(options)
         n = len(self.symbols)
         self.least_cost = [0.0] * (n + 1)
@@ -652,14 +648,25 @@ class _Choice:
         # loses the spread, which its charge pays back).
         filler_gap = book.held[self.filler] * book.limit[self.filler] - self._goal(self.filler)
         self.balance_point = self.cash_target - filler_gap
+        filler = self.filler
+        self.filler_held = book.held[filler]
+        self.filler_limit = book.limit[filler]
+        self.filler_bid = book.bid[filler]
+        self.filler_limit_micros = book.limit_micros[filler]
+        self.filler_bid_micros = book.bid_micros[filler]
+        self.filler_spread = book.limit[filler] - book.bid[filler]
+        self.filler_goal = self._goal(filler)
+        self.filler_shares = self.filler_goal / book.limit[filler]
+        self.filler_most_cash = self.filler_held * self.filler_bid_micros if may_sell else 0
         self.best_error = math.inf
+        self.best_traded = math.inf
         self.best_pick: list[int] | None = None
         self.pick = [0] * n
 
     def best(self) -> dict[int, int] | None:
         """Symbol index -> count with the least error plus spread charges (None: nothing keeps
-        the cash at the reserve)."""
-        self._walk(0, self.cash, 0.0)
+        the cash at the reserve); of equally good ones, the one that trades least."""
+        self._walk(0, self.cash, 0.0, 0.0)
         if self.best_pick is None:
             return None
         chosen = dict(zip(self.symbols, self.best_pick[:-1], strict=True))
@@ -669,36 +676,36 @@ class _Choice:
     def _goal(self, i: int) -> float:
         return self.book.weight[i] * self.investable
 
-    def _option(self, i: int, count: int) -> tuple[int, float, int]:
+    def _option(self, i: int, count: int) -> tuple[int, float, int, float]:
         book = self.book
         held = book.held[i]
         price = book.bid_micros[i] if count < held else book.limit_micros[i]
         charge = (book.limit[i] - book.bid[i]) * abs(count - held)
-        return (held - count) * price, abs(count * book.limit[i] - self._goal(i)) + charge, count
+        cost = abs(count * book.limit[i] - self._goal(i)) + charge
+        return (held - count) * price, cost, count, abs(count - held) * book.limit[i]
 
-    def _walk(self, depth: int, cash: int, cost: float) -> None:
+    def _walk(self, depth: int, cash: int, cost: float, traded: float) -> None:
+        # A branch is cut when even its bound is worse than the best so far; within the float
+        # tolerance it is a tie and is explored, since it may trade less.
         if depth == len(self.symbols):
-            self._fill(cash, cost)
+            line = abs(cash / MICROS_PER_DOLLAR - self.balance_point)
+            if cost + line <= self.best_error + IMPROVEMENT_EPSILON:
+                self._fill(cash, cost, traded)
             return
-        if cash + self.most_change[depth] + self._filler_most_cash() < self.reserve:
+        if cash + self.most_change[depth] + self.filler_most_cash < self.reserve:
             return  # even the sells that bring most cannot keep the reserve
         low = (cash + self.least_change[depth]) / MICROS_PER_DOLLAR - self.balance_point
         high = (cash + self.most_change[depth]) / MICROS_PER_DOLLAR - self.balance_point
         cash_line = low if low > 0 else (-high if high < 0 else 0.0)
-        if cost + self.least_cost[depth] + cash_line >= self.best_error - IMPROVEMENT_EPSILON:
+        if cost + self.least_cost[depth] + cash_line > self.best_error + IMPROVEMENT_EPSILON:
             return
-        for change, option_cost, count in self.options[depth]:
+        for change, option_cost, count, option_traded in self.options[depth]:
             self.pick[depth] = count
-            self._walk(depth + 1, cash + change, cost + option_cost)
+            self._walk(depth + 1, cash + change, cost + option_cost, traded + option_traded)
 
-    def _filler_most_cash(self) -> int:
-        i = self.filler
-        return self.book.held[i] * self.book.bid_micros[i] if self.may_sell else 0
-
-    def _fill(self, cash: int, cost: float) -> None:
+    def _fill(self, cash: int, cost: float, traded: float) -> None:
         """The filler's best count given `cash`; keeps the pick if it beats the best so far."""
-        book, i = self.book, self.filler
-        held, limit, bid = book.held[i], book.limit_micros[i], book.bid_micros[i]
+        held, limit, bid = self.filler_held, self.filler_limit_micros, self.filler_bid_micros
         if cash >= self.reserve:
             most = held + (cash - self.reserve) // limit
         elif self.may_sell and bid:
@@ -710,21 +717,34 @@ class _Choice:
             return
         # The error is piecewise linear in the count, with breakpoints at the target, at the
         # holding and where the cash line crosses its target: the best count is next to one.
-        shares = self._goal(i) / book.limit[i]
         gap = cash / MICROS_PER_DOLLAR - self.cash_target
-        step = int(gap // book.limit[i]) if gap >= 0 else -int(-gap // book.bid[i])
+        step = int(gap // self.filler_limit) if gap >= 0 else -int(-gap // self.filler_bid)
+        shares = self.filler_shares
         points = {held, least, most, math.floor(shares), math.ceil(shares)}
         points.update((held + step - 1, held + step, held + step + 1))
-        best_total, best_count = math.inf, -1
-        for count in sorted(points, key=lambda c: (abs(c - held), c)):  # ties: trade least
+        for count in points:
             if least <= count <= most:
-                change, option_cost, _ = self._option(i, count)
-                total = option_cost + abs((cash + change) / MICROS_PER_DOLLAR - self.cash_target)
-                if total < best_total - IMPROVEMENT_EPSILON:
-                    best_total, best_count = total, count
-        if best_count >= 0 and cost + best_total < self.best_error - IMPROVEMENT_EPSILON:
-            self.best_error = cost + best_total
-            self.best_pick = [*self.pick, best_count]
+                change, option_cost = self._filler_option(count)
+                line = abs((cash + change) / MICROS_PER_DOLLAR - self.cash_target)
+                total = cost + option_cost + line
+                moved = traded + abs(count - held) * self.filler_limit
+                if total < self.best_error - IMPROVEMENT_EPSILON or (
+                    total <= self.best_error + IMPROVEMENT_EPSILON
+                    and moved < self.best_traded - IMPROVEMENT_EPSILON
+                ):
+                    self.best_error = min(total, self.best_error)
+                    self.best_traded = moved
+                    self.best_pick = [*self.pick, count]
+
+    def _filler_option(self, count: int) -> tuple[int, float]:
+        held = self.filler_held
+        if count < held:
+            change = (held - count) * self.filler_bid_micros
+            charge = self.filler_spread * (held - count)
+        else:
+            change = (held - count) * self.filler_limit_micros
+            charge = self.filler_spread * (count - held)
+        return change, abs(count * self.filler_limit - self.filler_goal) + charge
 
 
 def _spend_spare(book: _Book, value_micros: int, start: list[int], movable: list[int]) -> list[int]:
