@@ -365,6 +365,21 @@ class IBGateway:
             for t in await self._open_orders.get()
             if t.order.account == account_id and t.orderStatus.status not in DONE_STATES
         ]
+        # IB lets only the client that placed an order cancel it (reqGlobalCancel would cancel
+        # every account's orders). An order of another client or an earlier session of ours
+        # may still fill: trading on top of it could buy twice, so the event waits instead.
+        foreign = [t for t in trades if t.order.clientId != self.client_id]
+        if foreign:
+            listed = ", ".join(
+                f"{t.order.action} {t.order.totalQuantity:g} {t.contract.symbol} "
+                f"(order {t.order.orderId} of client {t.order.clientId})"
+                for t in foreign
+            )
+            raise GatewayError(
+                f"account {account_id} has open orders this processor cannot cancel: {listed}; "
+                "IB lets only the placing client cancel them. Cancel them in TWS or the IBKR "
+                "app (or let them fill or expire); the event retries meanwhile"
+            )
         for trade in trades:
             self.ib.cancelOrder(trade.order)
         if trades:
