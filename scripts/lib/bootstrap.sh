@@ -20,6 +20,18 @@ ensure_command() {
   command -v "$1" >/dev/null 2>&1 || apt_install "$2"
 }
 
+# ensure_packages PKG...: install the Debian packages that are not installed yet.
+ensure_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    apt_install "${missing[@]}"
+  fi
+}
+
 # The machine's Python 3.11+ (uv must not try to download one).
 pick_python() {
   local candidate
