@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -272,3 +274,34 @@ def test_positions_need_a_quote() -> None:
     engine = make_engine()
     with pytest.raises(ValueError, match="no quote for XYZ"):
         engine.put_account(ACCOUNT, 0.0, {"XYZ": 1})
+
+
+def test_immediate_or_cancel_limit_cancels_what_does_not_fill_at_once() -> None:
+    engine = make_engine(cash=100_000.0)
+    request = order(1, "BUY", 5, limit=530.0)
+    events = engine.place(dataclasses.replace(request, tif="IOC"), NOW)
+    assert kinds(events) == ["OrderSubmitted", "OrderCancelled"]
+    assert engine.working_orders() == []
+
+
+def test_unsupported_time_in_force_is_rejected() -> None:
+    [event] = make_engine().place(dataclasses.replace(order(1, "BUY", 1), tif="OPG"), NOW)
+    assert isinstance(event, OrderRejected) and "time in force 'OPG'" in event.reason
+
+
+def test_hundreds_of_orders_over_many_accounts_stay_cheap() -> None:
+    engine = make_engine()
+    accounts = [f"DU{n:07d}" for n in range(50)]
+    for account in accounts:
+        engine.put_account(account, 1_000_000.0, {"TLT": 1_000})
+    started = time.perf_counter()
+    for n in range(2_000):
+        account = accounts[n % len(accounts)]
+        if n % 4 == 0:
+            engine.place(order(n + 1, "BUY", 3, "TLT", limit=90.0, account=account), NOW)
+        else:
+            engine.place(order(n + 1, "SELL" if n % 2 else "BUY", 3, "TLT", account=account), NOW)
+    engine.set_quotes({"TLT": Quote(bid=89.90, ask=89.95, last=89.92)}, NOW)
+    elapsed = time.perf_counter() - started
+    assert len(engine.orders) == 2_000 and engine.working_orders() == []
+    assert elapsed < 2.0, f"2,000 orders took {elapsed:.2f}s"

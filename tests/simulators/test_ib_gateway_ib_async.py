@@ -4,6 +4,7 @@ trade, and live through faults, as the event processor will."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -335,27 +336,51 @@ async def test_a_dropped_connection_is_noticed_and_the_client_reconnects() -> No
             assert trade.orderStatus.status == "Filled"
 
 
+async def failed_connect(port: int, client_id: int) -> tuple[list[str], list[int]]:
+    """Try to connect; return ib_async's connection errors and the IB error codes it got, once
+    the simulator has closed the connection (ib_async itself would wait out its timeout)."""
+    ib = IB()
+    connection_errors: list[str] = []
+    codes: list[int] = []
+    ib.client.apiError += connection_errors.append
+    ib.errorEvent += lambda req_id, code, message, contract: codes.append(code)
+    attempt = asyncio.create_task(ib.connectAsync("127.0.0.1", port, clientId=client_id))
+    try:
+        await until(lambda: bool(connection_errors), "the simulator to close the connection")
+    finally:
+        attempt.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError, TimeoutError):
+            await attempt
+        ib.disconnect()
+    return connection_errors, codes
+
+
 async def test_refused_connections_fail_to_connect_until_lifted() -> None:
     async with running_simulator() as sim:
         await seed_account(sim, ACCOUNT, 10_000.0)
         await sim.json("POST", "/faults", {"refuse_connections": True})
+        # The socket is accepted and closed at once, before any handshake ...
+        reader, writer = await asyncio.open_connection("127.0.0.1", sim.api_port)
+        assert await asyncio.wait_for(reader.read(), WAIT) == b""
+        writer.close()
+        # ... so ib_async never gets its API ready and gives up at its timeout.
         ib = IB()
-        with pytest.raises((ConnectionError, TimeoutError)):
-            await ib.connectAsync("127.0.0.1", sim.api_port, clientId=1, timeout=2)
+        with pytest.raises(TimeoutError):
+            await ib.connectAsync("127.0.0.1", sim.api_port, clientId=1, timeout=0.5)
         ib.disconnect()
         await sim.json("POST", "/faults", {"refuse_connections": False})
         async with connected_ib(sim.api_port) as ib:
             assert ib.managedAccounts() == [ACCOUNT]
 
 
-async def test_second_connection_with_a_client_id_in_use_is_refused() -> None:
+async def test_second_connection_with_a_client_id_in_use_is_refused_with_326() -> None:
     async with running_simulator() as sim:
         await seed_account(sim, ACCOUNT, 10_000.0)
-        async with connected_ib(sim.api_port, client_id=9):
-            second = IB()
-            with pytest.raises((ConnectionError, TimeoutError)):
-                await second.connectAsync("127.0.0.1", sim.api_port, clientId=9, timeout=2)
-            second.disconnect()
+        async with connected_ib(sim.api_port, client_id=9) as first:
+            connection_errors, codes = await failed_connect(sim.api_port, client_id=9)
+            assert 326 in codes
+            assert "Peer closed connection" in connection_errors[0]
+            assert first.isConnected()
 
 
 async def test_flooding_past_fifty_messages_a_second_gets_error_100() -> None:

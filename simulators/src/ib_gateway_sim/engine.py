@@ -7,8 +7,9 @@ Rules:
 - A market BUY fills at the ask, a market SELL at the bid.
 - A limit BUY fills (at the ask) when its limit is at or above the ask; a limit SELL fills (at the
   bid) when its limit is at or below the bid; otherwise it rests until a quote change makes it
-  marketable, or until it is cancelled. TIF (DAY/GTC) and outsideRth are recorded and reported
-  back but do not gate fills: an order fills whenever the quote allows, whatever the clock says.
+  marketable, or until it is cancelled. An IOC order cancels what does not fill at once. TIF (DAY,
+  GTC, IOC; others are rejected) and outsideRth are recorded and reported back but do not gate
+  fills: an order fills whenever the quote allows, whatever the clock says.
 - No margin: a BUY whose cost (with commission), plus what the account's other working BUY
   orders may cost, exceeds the cash is rejected (error 201). No shorting: a SELL of more shares
   than held (less what other working SELL orders already sell) is rejected (error 201).
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -32,6 +33,7 @@ from ib_gateway_sim.messages import ErrorCode
 # Money compared against cash may differ from it by float rounding only; this much is noise.
 CASH_TOLERANCE = 1e-6
 FIRST_PERM_ID = 1_000_001
+SUPPORTED_TIFS = ("DAY", "GTC", "IOC")
 
 
 class OrderStatus(StrEnum):
@@ -233,6 +235,8 @@ class Engine:
         self.quotes: dict[str, Quote] = {}
         self.accounts: dict[str, Account] = {}
         self.orders: list[Order] = []
+        # Working orders by permId, in the order they were placed: what matching looks at.
+        self._working: dict[int, Order] = {}
         self.executions: list[Execution] = []
         self._by_client_order: dict[tuple[int, int], Order] = {}
         self._by_perm: dict[int, Order] = {}
@@ -247,6 +251,7 @@ class Engine:
         """Forget accounts, orders and executions (instruments and quotes stay)."""
         self.accounts.clear()
         self.orders.clear()
+        self._working.clear()
         self.executions.clear()
         self._by_client_order.clear()
         self._by_perm.clear()
@@ -263,7 +268,7 @@ class Engine:
             self.quotes[symbol] = quote
         changed = frozenset(quotes)
         events: list[Event] = [QuotesChanged(changed)]
-        for order in [o for o in self.orders if o.is_working and o.symbol in changed]:
+        for order in [o for o in self._working.values() if o.symbol in changed]:
             events += self._match(order, now)
         for account in self.accounts.values():
             held = changed.intersection(account.positions)
@@ -317,7 +322,7 @@ class Engine:
         return self._by_perm.get(perm_id)
 
     def working_orders(self) -> list[Order]:
-        return [order for order in self.orders if order.is_working]
+        return list(self._working.values())
 
     # ---- orders ------------------------------------------------------------------------------
 
@@ -337,14 +342,14 @@ class Engine:
             problem = (ErrorCode.ORDER_REJECTED, "simulated rejection (fault injection)")
         if problem is not None:
             code, reason = problem
-            order.status = OrderStatus.REJECTED
             order.reason = reason
-            order.completed_at = now
+            self._finish(order, OrderStatus.REJECTED, now)
             return [OrderRejected(_snapshot(order), code, reason)]
 
+        self._working[order.perm_id] = order
         order.awaiting_release = defer_fill
         events: list[Event] = [OrderSubmitted(_snapshot(order))]
-        return events + self._match(order, now)
+        return events + self._match(order, now) + self._expire_ioc(order, now)
 
     def release(self, perm_id: int, now: datetime) -> list[Event]:
         """End a fill delay: the order may fill from now on."""
@@ -352,7 +357,7 @@ class Engine:
         if order is None or not order.awaiting_release:
             return []
         order.awaiting_release = False
-        return self._match(order, now)
+        return self._match(order, now) + self._expire_ioc(order, now)
 
     def cancel(self, client_id: int, order_id: int, now: datetime) -> list[Event]:
         order = self._by_client_order.get((client_id, order_id))
@@ -427,6 +432,11 @@ class Engine:
                 ErrorCode.ORDER_REJECTED,
                 f"quantity {request.quantity} is not a positive whole number of shares",
             )
+        if order.tif not in SUPPORTED_TIFS:
+            return (
+                ErrorCode.ORDER_REJECTED,
+                f"time in force {order.tif!r}: the simulator takes {', '.join(SUPPORTED_TIFS)}",
+            )
         if order.order_type == "LMT" and not (order.limit_price and order.limit_price > 0):
             return ErrorCode.ORDER_REJECTED, "a limit order needs a positive limit price"
         if order.action == Action.BUY:
@@ -450,9 +460,8 @@ class Engine:
             return ErrorCode.ORDER_REJECTED, f"no ask price for {order.symbol}"
         committed = sum(
             self._estimated_cost(other, other.remaining)
-            for other in self.orders
+            for other in self._working.values()
             if other is not order
-            and other.is_working
             and other.account_id == account.account_id
             and other.action == Action.BUY
         )
@@ -473,9 +482,8 @@ class Engine:
         held = account.positions[order.symbol].quantity if order.symbol in account.positions else 0
         committed = sum(
             other.remaining
-            for other in self.orders
+            for other in self._working.values()
             if other is not order
-            and other.is_working
             and other.account_id == account.account_id
             and other.symbol == order.symbol
             and other.action == Action.SELL
@@ -514,17 +522,26 @@ class Engine:
         order.tif = request.tif or order.tif
         order.outside_rth = request.outside_rth
         if order.remaining == 0:
-            order.status = OrderStatus.FILLED
-            order.completed_at = now
+            self._finish(order, OrderStatus.FILLED, now)
             return [OrderSubmitted(_snapshot(order))]
         events: list[Event] = [OrderSubmitted(_snapshot(order))]
         return events + self._match(order, now)
 
     def _cancel(self, order: Order, now: datetime, code: ErrorCode, reason: str) -> list[Event]:
-        order.status = OrderStatus.CANCELLED
-        order.completed_at = now
         order.reason = reason
+        self._finish(order, OrderStatus.CANCELLED, now)
         return [OrderCancelled(_snapshot(order), code, reason)]
+
+    def _finish(self, order: Order, status: OrderStatus, now: datetime) -> None:
+        order.status = status
+        order.completed_at = now
+        self._working.pop(order.perm_id, None)
+
+    def _expire_ioc(self, order: Order, now: datetime) -> list[Event]:
+        """An immediate-or-cancel order cancels what did not fill at once."""
+        if order.tif != "IOC" or not order.is_working or order.awaiting_release:
+            return []
+        return self._cancel(order, now, ErrorCode.ORDER_CANCELLED, "immediate-or-cancel")
 
     def _match(self, order: Order, now: datetime) -> list[Event]:
         if not order.is_working or order.held or order.awaiting_release:
@@ -600,8 +617,7 @@ class Engine:
         order.last_fill_price = price
         order.commission += commission
         if order.remaining == 0:
-            order.status = OrderStatus.FILLED
-            order.completed_at = now
+            self._finish(order, OrderStatus.FILLED, now)
         execution = Execution(
             exec_id=f"{self._exec_seq:08x}.{order.perm_id:08x}.01.01",
             order=order,
@@ -624,8 +640,3 @@ class Engine:
 def _snapshot(order: Order) -> Order:
     """The order as it is now: an event must not show what happened to it afterwards."""
     return copy.copy(order)
-
-
-def orders_of(orders: Iterable[Order], client_id: int | None) -> list[Order]:
-    """The orders a client placed (all when `client_id` is None)."""
-    return [order for order in orders if client_id is None or order.client_id == client_id]
