@@ -3,23 +3,23 @@
 Pure: no I/O, no clock, no broker, standard library only. `docs/planner.md` explains the
 objective and the algorithm with examples; in short:
 
-* Each target symbol should hold `weight x (1 - reserve/100)` of the account's value; the rest
-  is cash. Values are taken at the price the plan can buy at (the limit price `ask x (1 +
-  slippage)`, rounded up to the cent), so a planned buy turns cash into position value one for
-  one and the targets do not move while the buys are planned. A sell receives the bid.
-* The error is the tracking error: half the sum of |actual weight - target weight| over every
-  symbol and the cash line. The plan makes it as small as whole shares and the cash allow.
-* Cash after the plan (buys at their limit price, sells at the bid) never goes below the reserve
-  `net_liquidation x reserve/100`. Cash is counted in integer micro-dollars, rounded to the safe
-  side (bids and cash down, limit prices and the reserve up), so no float sum can slip under it.
+* Values are taken at the price the plan can buy at (the limit price `ask x (1 + slippage)`,
+  rounded up to the cent), so a planned buy turns cash into position value one for one; a sell
+  receives the bid. The reserve is cash that must remain: `net_liquidation x reserve/100`.
+* Each target symbol should hold `weight x (value - reserve)`, value being the account's value
+  after the plan; the rest is cash. The error is the tracking error: half the sum of
+  |actual weight - target weight| over every symbol and the cash line.
+* Cash after the plan (buys at their limit price, sells at the bid) never goes below the
+  reserve. Cash is counted in integer micro-dollars, rounded to the safe side (bids and cash
+  down, limit prices and the reserve up), so no float sum can slip under it.
 
-Phase one (sells): liquidate every non-target; trim over-weight targets to the smallest share
-count still at or above their target; if the cash is still short of the reserve, scale all
-targets down together until the sells cover it. Phase two (buys, also `plan_buys_after_sells`,
-which the processor calls with the cash the sells actually brought): round every deficit to the
-cash available, undo shares where that overshot the cash, then buy share by share where one more
-share lowers the error most, and polish by dropping or swapping a planned share while that
-lowers it further.
+The plan: non-targets are liquidated; every target then gets the count that minimises the
+error plus the spread of each share traded, chosen exactly by branch and bound among the
+whole counts around its target, its holding and its deficit scaled to the cash, the cheapest
+symbol filling in with any count; cash still a whole share above its target is then spent
+share by share where that lowers the error most. The spread charge is what trading there and
+back would cost, so a plan's own result is the best choice from there: planning it again plans
+nothing. `plan_buys_after_sells` is the same with sells ruled out, for the second phase.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ SHARE_COUNT_NOISE = 1e-6
 """Fractions of a share this small are float noise when a target share count is rounded."""
 
 IMPROVEMENT_EPSILON = 1e-6
-"""Dollars of error a buy, drop or swap must remove to be made: ties and float noise never
-trade, which keeps the planner deterministic and a plan a fixed point of itself."""
+"""Dollars of error within which two choices are equally good (float noise): of equally good
+choices the planner takes the one that trades least, so ties never trade."""
 
 MAX_PLAN_ROUNDS = 16
 """Bound on the rounds that take the weights of the plan's own result (two or three suffice)."""
@@ -568,9 +568,10 @@ def _search(
 
     In dollars the error is (sum over symbols |deficit| + |cash excess|) / (2 x value), where a
     symbol's deficit is its target value minus its value and the cash excess is the cash above
-    its target. Each symbol may end at a few candidate counts: the two whole counts around its
-    target, what it holds, and (when the cash cannot reach every target) its deficit scaled to
-    the cash. The choice minimises the error plus, for every share traded, that share's spread
+    its target. Each symbol may end at a few candidate counts: the whole counts around its
+    target (and one below), what it holds, and (when the cash cannot reach every target) its
+    deficit scaled to the cash; the cheapest symbol may take any count. The choice minimises
+    the error plus, for every share traded, that share's spread
     (limit price minus bid), exactly, by branch and bound. The spread charge is what trading
     there and back would cost; with it a plan's own result is always the best choice from
     there, so planning again plans nothing. Then cash still a whole share above its target is
