@@ -116,7 +116,9 @@ async def test_snapshot_quote_has_bid_ask_last_with_sizes_per_symbol() -> None:
         await seed_account(sim, ACCOUNT, 1_000.0)
         async with connected_ib(sim.api_port) as ib:
             spy, tlt = await qualify(ib, "SPY", "TLT")
+            ib.reqMarketDataType(3)  # delayed if live is not subscribed: live is there, so live
             spy_ticker, tlt_ticker = await ib.reqTickersAsync(spy, tlt)
+            assert spy_ticker.marketDataType == 1
             assert (spy_ticker.bid, spy_ticker.ask, spy_ticker.last) == (540.10, 540.12, 540.11)
             assert spy_ticker.bidSize > 0 and spy_ticker.askSize > 0 and spy_ticker.lastSize > 0
             assert (tlt_ticker.bid, tlt_ticker.ask) == (92.30, 92.32)

@@ -321,7 +321,7 @@ SIMPLE_MESSAGES: list[tuple[str, list[WireField], str, str]] = [
     ),
     (
         "portfolio",
-        replies.portfolio_value("DU1", SPY, 10, 540.11, 540.2, 0.0),
+        replies.portfolio_value("DU1", SPY, 10, 540.11, 540.2),
         "updatePortfolio",
         "updatePortfolio",
     ),

@@ -167,6 +167,15 @@ class Valuation:
         return self.cash + self.stock_value
 
 
+@dataclass(frozen=True)
+class Preview:
+    """A what-if order: what it would cost; nothing is placed."""
+
+    order: Order
+    commission: float
+    equity_before: float
+
+
 # Events: what changed, for the gateway to tell the clients.
 
 
@@ -350,6 +359,33 @@ class Engine:
         order.awaiting_release = defer_fill
         events: list[Event] = [OrderSubmitted(_snapshot(order))]
         return events + self._match(order, now) + self._expire_ioc(order, now)
+
+    def preview(self, request: OrderRequest, now: datetime) -> Preview | str:
+        """Commission and equity for a what-if order, or why it cannot be placed."""
+        accounts = self.account_ids()
+        account_id = request.account or (accounts[0] if len(accounts) == 1 else "")
+        account = self.accounts.get(account_id)
+        if account is None:
+            return f"account {account_id or '(none)'} is not managed by this login"
+        quantity = float(request.quantity)
+        order = Order(
+            perm_id=0,
+            client_id=request.client_id,
+            order_id=request.order_id,
+            account_id=account_id,
+            instrument=request.instrument,
+            action=request.action,
+            quantity=int(quantity) if quantity.is_integer() else 0,
+            order_type=request.order_type,
+            limit_price=request.limit_price,
+            tif=request.tif or "DAY",
+            outside_rth=request.outside_rth,
+            order_ref=request.order_ref,
+            placed_at=now,
+        )
+        price = self._estimated_price(order) or 0.0
+        commission = self.commissions.total(order.quantity, order.quantity * price)
+        return Preview(order, commission, self.valuation(account).net_liquidation)
 
     def release(self, perm_id: int, now: datetime) -> list[Event]:
         """End a fill delay: the order may fill from now on."""

@@ -515,8 +515,8 @@ def portfolio_value(
     quantity: int,
     market_price: float,
     avg_cost: float,
-    realized_pnl: float,
 ) -> list[Field]:
+    """updatePortfolio. Realized P&L is reported per account (RealizedPnL), not per position."""
     symbol = instrument.symbol
     market_value = quantity * market_price
     unrealized = market_value - quantity * avg_cost
@@ -539,7 +539,7 @@ def portfolio_value(
         round(market_value, 2),
         avg_cost,
         round(unrealized, 2),
-        round(realized_pnl, 2),
+        0,  # realizedPNL
         account_id,
     ]
 

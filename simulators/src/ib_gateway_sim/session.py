@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ib_gateway_sim import calendar, replies
+from ib_gateway_sim.account_feeds import AccountFeeds, UnknownAccount
 from ib_gateway_sim.engine import (
     AccountChanged,
     Event,
@@ -102,11 +103,7 @@ class Session:
         # Subscriptions this client holds.
         self.market_data: dict[int, str] = {}
         self.market_data_type = MarketDataType.REALTIME
-        self.account_updates: str | None = None
-        self.account_multi: dict[int, tuple[str, str, bool]] = {}
-        self.positions_subscribed = False
-        self.positions_multi: dict[int, tuple[str, str]] = {}
-        self.account_summaries: dict[int, list[str]] = {}
+        self.feeds = AccountFeeds(gateway.engine, gateway.clock)
         self.handlers: dict[ClientMsg, Handler] = {
             ClientMsg.START_API: self._start_api,
             ClientMsg.REQ_IDS: self._req_ids,
@@ -488,40 +485,17 @@ class Session:
 
     def _answer_what_if(self, request: OrderRequest) -> None:
         """A what-if order: margin and commission as if placed; nothing is placed."""
-        engine = self.gateway.engine
-        accounts = engine.account_ids()
-        account_id = request.account or (accounts[0] if len(accounts) == 1 else "")
-        account = engine.accounts.get(account_id)
-        if account is None:
-            self.send_error(
-                request.order_id,
-                ErrorCode.ORDER_REJECTED,
-                reason=f"account {account_id or '(none)'} is not managed by this login",
-            )
+        preview = self.gateway.engine.preview(request, self.gateway.clock.now())
+        if isinstance(preview, str):
+            self.send_error(request.order_id, ErrorCode.ORDER_REJECTED, reason=preview)
             return
-        quote = engine.quotes[request.instrument.symbol]
-        price = request.limit_price or (quote.ask if request.action == "BUY" else quote.bid) or 0
-        shares = int(request.quantity) if request.quantity.is_integer() else 0
-        commission = engine.commissions.total(shares, shares * price)
-        equity = engine.valuation(account).net_liquidation
+        equity, commission = preview.equity_before, preview.commission
         margins = ["0", "0", f"{equity:.2f}", "0", "0", f"{-commission:.2f}", "0", "0"]
         margins.append(f"{equity - commission:.2f}")
-        preview = Order(
-            perm_id=0,
-            client_id=request.client_id,
-            order_id=request.order_id,
-            account_id=account_id,
-            instrument=request.instrument,
-            action=request.action,
-            quantity=shares,
-            order_type=request.order_type,
-            limit_price=request.limit_price,
-            tif=request.tif or "DAY",
-            outside_rth=request.outside_rth,
-            order_ref=request.order_ref,
-            placed_at=self.gateway.clock.now(),
+        message = replies.open_order(
+            preview.order, self.version, what_if=margins, commission=commission
         )
-        self.send(replies.open_order(preview, self.version, what_if=margins, commission=commission))
+        self.send(message)
 
     def _cancel_order(self, fields: list[str]) -> None:
         assert self.client_id is not None
@@ -560,171 +534,62 @@ class Session:
 
     # ---- accounts and positions --------------------------------------------------------------
 
-    def _accounts_named(self, account: str) -> list[str] | None:
-        """All accounts for "" or "All", else that one; None when it does not exist."""
-        engine = self.gateway.engine
-        if account in ("", "All"):
-            return engine.account_ids()
-        return [account] if account in engine.accounts else None
+    def _send_all(self, messages: Iterable[Sequence[Field]]) -> None:
+        for fields in messages:
+            self.send(fields)
 
-    def _send_positions(
-        self, account_ids: Iterable[str], symbols: Iterable[str] | None = None
-    ) -> None:
-        engine = self.gateway.engine
-        for account_id in account_ids:
-            account = engine.accounts[account_id]
-            for symbol in sorted(account.positions if symbols is None else symbols):
-                held = account.positions.get(symbol)
-                self.send(
-                    replies.position(
-                        account_id,
-                        engine.instruments[symbol],
-                        held.quantity if held else 0,
-                        held.avg_cost if held else 0.0,
-                    )
-                )
+    def _unknown_account(self, req_id: int, request: str, problem: UnknownAccount) -> None:
+        self.send_error(req_id, ErrorCode.PROCESSING_ERROR, request=request, reason=str(problem))
 
     def _req_positions(self, fields: list[str]) -> None:
-        self.positions_subscribed = True
-        self._send_positions(self.gateway.engine.account_ids())
-        self.send(replies.position_end())
+        self._send_all(self.feeds.req_positions())
 
     def _cancel_positions(self, fields: list[str]) -> None:
-        self.positions_subscribed = False
-
-    def _send_positions_multi(
-        self, req_id: int, account_ids: Iterable[str], model: str, symbols: Iterable[str] | None
-    ) -> None:
-        engine = self.gateway.engine
-        for account_id in account_ids:
-            account = engine.accounts[account_id]
-            for symbol in sorted(account.positions if symbols is None else symbols):
-                held = account.positions.get(symbol)
-                self.send(
-                    replies.position_multi(
-                        req_id,
-                        account_id,
-                        model,
-                        engine.instruments[symbol],
-                        held.quantity if held else 0,
-                        held.avg_cost if held else 0.0,
-                    )
-                )
+        self.feeds.cancel_positions()
 
     def _req_positions_multi(self, fields: list[str]) -> None:
         reader = FieldReader(fields, 2)
-        req_id = reader.read_int()
-        account = reader.read_str()
-        model = reader.read_str()
-        account_ids = self._accounts_named(account)
-        if account_ids is None:
-            self._unknown_account(req_id, "reqPositionsMulti", account)
-            return
-        self.positions_multi[req_id] = (account, model)
-        self._send_positions_multi(req_id, account_ids, model, None)
-        self.send(replies.position_multi_end(req_id))
+        req_id, account, model = reader.read_int(), reader.read_str(), reader.read_str()
+        try:
+            self._send_all(self.feeds.req_positions_multi(req_id, account, model))
+        except UnknownAccount as problem:
+            self._unknown_account(req_id, "reqPositionsMulti", problem)
 
     def _cancel_positions_multi(self, fields: list[str]) -> None:
-        self.positions_multi.pop(FieldReader(fields, 2).read_int(), None)
-
-    def _unknown_account(self, req_id: int, request: str, account: str) -> None:
-        self.send_error(
-            req_id,
-            ErrorCode.PROCESSING_ERROR,
-            request=request,
-            reason=f"account {account!r} is not managed by this login",
-        )
-
-    def _send_account_updates(self, account_id: str, symbols: Iterable[str] | None) -> None:
-        engine = self.gateway.engine
-        account = engine.accounts[account_id]
-        for key, value, currency in replies.account_values(account_id, engine.valuation(account)):
-            self.send(replies.account_value(key, value, currency, account_id))
-        for symbol in sorted(account.positions if symbols is None else symbols):
-            held = account.positions.get(symbol)
-            self.send(
-                replies.portfolio_value(
-                    account_id,
-                    engine.instruments[symbol],
-                    held.quantity if held else 0,
-                    engine.quotes[symbol].mark,
-                    held.avg_cost if held else 0.0,
-                    account.realized_pnl,
-                )
-            )
-        self.send(replies.account_update_time(self.gateway.clock.now()))
+        self.feeds.cancel_positions_multi(FieldReader(fields, 2).read_int())
 
     def _req_account_updates(self, fields: list[str]) -> None:
         reader = FieldReader(fields, 2)
-        subscribe = reader.read_bool()
-        account = reader.read_str().strip()
-        if not subscribe:
-            self.account_updates = None
-            return
-        accounts = self.gateway.engine.account_ids()
-        account_id = account or (accounts[0] if accounts else "")
-        if account_id not in self.gateway.engine.accounts:
-            self._unknown_account(-1, "reqAccountUpdates", account)
-            self.send(replies.account_download_end(account))
-            return
-        self.account_updates = account_id
-        self._send_account_updates(account_id, None)
-        self.send(replies.account_download_end(account_id))
-
-    def _send_account_multi(
-        self, req_id: int, account_ids: Iterable[str], model: str, ledger: bool
-    ) -> None:
-        engine = self.gateway.engine
-        for account_id in account_ids:
-            values = replies.account_values(
-                account_id, engine.valuation(engine.accounts[account_id])
-            )
-            for key, value, currency in values:
-                if ledger and key not in (*replies.LEDGER_KEYS, "NetLiquidation"):
-                    continue
-                self.send(
-                    replies.account_update_multi(req_id, account_id, model, key, value, currency)
-                )
+        subscribe, account = reader.read_bool(), reader.read_str().strip()
+        try:
+            self._send_all(self.feeds.req_account_updates(subscribe, account))
+        except UnknownAccount as problem:
+            self._unknown_account(-1, "reqAccountUpdates", problem)
+            self.send(replies.account_download_end(account))  # so that the client stops waiting
 
     def _req_account_updates_multi(self, fields: list[str]) -> None:
         reader = FieldReader(fields, 2)
-        req_id = reader.read_int()
-        account = reader.read_str()
-        model = reader.read_str()
-        ledger = reader.read_bool()
-        account_ids = self._accounts_named(account)
-        if account_ids is None:
-            self._unknown_account(req_id, "reqAccountUpdatesMulti", account)
-            return
-        self.account_multi[req_id] = (account, model, ledger)
-        self._send_account_multi(req_id, account_ids, model, ledger)
-        self.send(replies.account_update_multi_end(req_id))
+        req_id, account, model = reader.read_int(), reader.read_str(), reader.read_str()
+        ledger_only = reader.read_bool()
+        try:
+            self._send_all(
+                self.feeds.req_account_updates_multi(req_id, account, model, ledger_only)
+            )
+        except UnknownAccount as problem:
+            self._unknown_account(req_id, "reqAccountUpdatesMulti", problem)
 
     def _cancel_account_updates_multi(self, fields: list[str]) -> None:
-        self.account_multi.pop(FieldReader(fields, 2).read_int(), None)
-
-    def _send_account_summary(
-        self, req_id: int, tags: Sequence[str], account_ids: Iterable[str]
-    ) -> None:
-        engine = self.gateway.engine
-        for account_id in account_ids:
-            values = replies.account_values(
-                account_id, engine.valuation(engine.accounts[account_id])
-            )
-            for tag, value, currency in replies.summary_rows(tags, values):
-                self.send(replies.account_summary(req_id, account_id, tag, value, currency))
+        self.feeds.cancel_account_updates_multi(FieldReader(fields, 2).read_int())
 
     def _req_account_summary(self, fields: list[str]) -> None:
         reader = FieldReader(fields, 2)
         req_id = reader.read_int()
-        reader.skip()  # group: "All" (every account) is the only group a paper login has
+        reader.skip()  # group
         tags = [tag.strip() for tag in reader.read_str().split(",") if tag.strip()]
-        self.account_summaries[req_id] = tags
-        self._send_account_summary(req_id, tags, self.gateway.engine.account_ids())
-        self.send(replies.account_summary_end(req_id))
+        self._send_all(self.feeds.req_account_summary(req_id, tags))
 
     def _cancel_account_summary(self, fields: list[str]) -> None:
-        self.account_summaries.pop(FieldReader(fields, 2).read_int(), None)
+        self.feeds.cancel_account_summary(FieldReader(fields, 2).read_int())
 
     # ---- engine events -----------------------------------------------------------------------
 
@@ -733,7 +598,7 @@ class Session:
             return
         for event in events:
             if isinstance(event, AccountChanged):
-                self._on_account_changed(event)
+                self._send_all(self.feeds.changed(event.account_id, event.symbols))
             elif isinstance(event, QuotesChanged):
                 for req_id, symbol in self.market_data.items():
                     if symbol in event.symbols:
@@ -752,37 +617,20 @@ class Session:
             self.send(replies.open_order(order, self.version))
             self.send(replies.order_status(order))
         elif isinstance(event, OrderFilled):
-            self._send_fill(event.execution)
+            self._send_fill(order, event.execution)
         elif isinstance(event, OrderCancelled):
             self.send(replies.order_status(order, OrderStatus.CANCELLED.value))
             self.send_error(order.order_id, event.code, reason=event.reason)
         else:
             self.send_error(order.order_id, event.code, reason=event.reason)
 
-    def _send_fill(self, execution: Execution) -> None:
-        order = execution.order
+    def _send_fill(self, order: Order, execution: Execution) -> None:
+        """`order` as it was right after this execution."""
         self.send(replies.exec_details(-1, execution, self.version))
         if order.status == OrderStatus.FILLED:
             self.send(replies.open_order(order, self.version))
         self.send(replies.order_status(order))
         self.send(replies.commission_report(execution))
-
-    def _on_account_changed(self, event: AccountChanged) -> None:
-        account_id = event.account_id
-        if account_id not in self.gateway.engine.accounts:
-            return
-        if self.positions_subscribed:
-            self._send_positions([account_id], event.symbols)
-        for req_id, (account, model) in self.positions_multi.items():
-            if account in ("", "All", account_id):
-                self._send_positions_multi(req_id, [account_id], model, event.symbols)
-        if self.account_updates == account_id:
-            self._send_account_updates(account_id, event.symbols)
-        for req_id, (account, model, ledger) in self.account_multi.items():
-            if account in ("", "All", account_id):
-                self._send_account_multi(req_id, [account_id], model, ledger)
-        for req_id, tags in self.account_summaries.items():
-            self._send_account_summary(req_id, tags, [account_id])
 
 
 def _trading_days(duration: str) -> int | None:
