@@ -531,3 +531,20 @@ async def test_stats_count_messages_connections_and_orders() -> None:
         await sim.json("POST", "/reset")
         stats = await sim.json("GET", "/stats")
         assert (stats["messages_received"], stats["orders"]) == (0, 0)
+
+
+async def test_fifty_accounts_connect_within_the_rate_limit_with_values_for_each() -> None:
+    async with running_simulator() as sim:
+        accounts = [f"DU{3_000_000 + n}" for n in range(50)]
+        for n, account in enumerate(accounts):
+            await seed_account(sim, account, 1_000.0 + n, {"TLT": n})
+        async with connected_ib(sim.api_port) as ib:
+            assert sorted(ib.managedAccounts()) == accounts
+            for n, account in enumerate(accounts):
+                assert account_value(ib, account, "TotalCashValue") == 1_000.0 + n
+                assert account_value(ib, account, "NetLiquidation") == pytest.approx(
+                    1_000.0 + n + n * 92.31
+                )
+            assert len(ib.positions()) == 49  # the first account holds no TLT
+        stats = await sim.json("GET", "/stats")
+        assert stats["peak_messages_per_second"] <= 50  # so nothing was refused
