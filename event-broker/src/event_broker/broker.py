@@ -69,6 +69,7 @@ class Broker:
             reconnect_min_seconds=tunables.reconnect_min_seconds,
             reconnect_max_seconds=tunables.reconnect_max_seconds,
             timeout_seconds=tunables.connect_timeout_seconds,
+            socketio_path=tunables.socketio_path,
         )
         self.catch_up = CatchUp(
             self.redis,
@@ -76,7 +77,7 @@ class Broker:
             self.allocations,
             config,
             self.mode,
-            current_connection=lambda: self.stream.connection,
+            current_connection=self.stream.current_connection,
             retry_min_seconds=tunables.catchup_retry_min_seconds,
             retry_max_seconds=tunables.catchup_retry_max_seconds,
         )

@@ -19,9 +19,13 @@ until it works or the connection ends (the next connection checks again).
 
 A live `rebalance` moves the recorded value on too, or a restart would catch up on a publication
 already enqueued: once its events are enqueued, `last_rebalance_on` is read from the API and
-recorded, but only if the connection it arrived on is still the current one. After a reconnect
-the value could already include a publication the broker missed, and that one must be left for
-the new connection's catch-up to find.
+recorded, but only if the connection it arrived on is still up (checked before and after the
+read). After a disconnect the value could already include a publication the broker missed, and
+that one must be left for the next connection's catch-up to find. What remains: a connection
+that is dead but not yet noticed (up to the Engine.IO ping timeout) while a second rebalance of
+the same strategy is published and the first one's read happens after it. The second is then
+recorded without being enqueued; the first one's events, if not yet run, trade to the latest
+weights anyway.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ class CatchUp:
         allocations: AllocationsReader,
         config: AccountsConfig,
         mode: TradingMode,
-        current_connection: Callable[[], int],
+        current_connection: Callable[[], int | None],
         retry_min_seconds: float,
         retry_max_seconds: float,
     ) -> None:
@@ -177,7 +181,8 @@ class CatchUp:
                 log.info(
                     "catch_up.live_record_skipped",
                     strategy=strategy,
-                    reason="reconnected while reading last_rebalance_on",
+                    reason="disconnected while reading last_rebalance_on: the next "
+                    "connection's catch-up decides",
                 )
                 return
             self._outbox.submit(

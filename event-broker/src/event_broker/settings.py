@@ -6,6 +6,8 @@ changes what is traded, only how patiently the broker waits and how much it may 
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rebalancer_shared.errors import ConfigError
@@ -26,6 +28,9 @@ class BrokerSettings(BaseSettings):
     # Stream: reconnect delays double from the first to the max (with jitter), forever.
     reconnect_min_seconds: float = Field(default=1.0, gt=0)
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
+    # Where the Socket.IO server listens under ZEHNLABS_EVENTS_URL's host (a path in that URL is
+    # not used by Socket.IO clients; this is).
+    socketio_path: str = "socket.io"
     # How long one connect attempt, and the subscribe acknowledgement, may take.
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
 
@@ -86,10 +91,19 @@ def check_required(settings: Settings) -> None:
         )
         if not value.strip()
     ]
-    if missing:
-        raise ConfigError(
-            "\n".join(
-                f"environment: {name}: is empty: the event broker needs it (see .env.example)"
-                for name in missing
+    problems = [
+        f"environment: {name}: is empty: the event broker needs it (see .env.example)"
+        for name in missing
+    ]
+    for name, value, schemes in (
+        ("ZEHNLABS_EVENTS_URL", settings.zehnlabs_events_url, ("http", "https", "ws", "wss")),
+        ("ALLOCATIONS_API_URL", settings.allocations_api_url, ("http", "https")),
+    ):
+        scheme = urlsplit(value.strip()).scheme
+        if name not in missing and (scheme not in schemes or not urlsplit(value).netloc):
+            problems.append(
+                f"environment: {name}: {value!r} is not a URL starting with "
+                + " or ".join(f"{s}://" for s in schemes)
             )
-        )
+    if problems:
+        raise ConfigError("\n".join(problems))

@@ -48,6 +48,7 @@ class StreamClient:
         reconnect_min_seconds: float,
         reconnect_max_seconds: float,
         timeout_seconds: float,
+        socketio_path: str = "socket.io",
     ) -> None:
         self.url = url
         self._api_key = api_key
@@ -56,9 +57,14 @@ class StreamClient:
         self._on_subscribed = on_subscribed
         self._backoff = Backoff(reconnect_min_seconds, reconnect_max_seconds)
         self._timeout = timeout_seconds
+        self._socketio_path = socketio_path
         self.connection = 0
         self.connected = False
         self.subscribed: list[str] = []
+
+    def current_connection(self) -> int | None:
+        """The number of the connection in use, or None while disconnected."""
+        return self.connection if self.connected else None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stay connected and subscribed until `stop` is set."""
@@ -116,9 +122,19 @@ class StreamClient:
                     self.url,
                     auth={"api_key": self._api_key.get_secret_value()},
                     wait_timeout=self._timeout,
+                    socketio_path=self._socketio_path,
                 )
             except socketio.exceptions.ConnectionError as error:
                 self._log_connect_failure(error, refusals)
+                return False
+            except (aiohttp.ClientError, OSError, ValueError) as error:
+                # What slips past python-socketio's own wrapping: retried like the rest.
+                log.warning(
+                    "stream.unreachable",
+                    url=self.url,
+                    error=f"{type(error).__name__}: {error}",
+                    consequence="retrying with backoff",
+                )
                 return False
             self.connection = connection
             self.connected = True
