@@ -410,3 +410,22 @@ GOOD = PlanInput(
 def test_bad_input_raises_one_precise_error(change: dict[str, object], message: str) -> None:
     with pytest.raises(PlanError, match=message):
         plan_rebalance(replace(GOOD, **change))  # type: ignore[arg-type]
+
+
+def test_a_strategy_of_thirty_symbols_is_planned_and_keeps_the_reserve() -> None:
+    # The exact search is exponential in the number of targets; past its node budget the best
+    # plan found so far is taken. It must still be a valid plan.
+    symbols = [f"ETF{n:02d}" for n in range(30)]
+    quotes = {s: Quote(bid=20.0 + 7 * n, ask=20.05 + 7 * n) for n, s in enumerate(symbols)}
+    inp = PlanInput(
+        net_liquidation=250_000.0,
+        cash=250_000.0,
+        positions={},
+        quotes=quotes,
+        targets={s: 0.98 / 30 for s in symbols},
+        cash_reserve_percent=1.0,
+    )
+    plan = plan_rebalance(inp)
+    assert {buy.symbol for buy in plan.buys} == set(symbols)
+    assert plan.expected_cash_after >= 2_500.0
+    assert plan.tracking_error < 0.01

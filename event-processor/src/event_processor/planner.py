@@ -591,6 +591,10 @@ def _search(
     return _spend_spare(book, value_micros, counts, movable)
 
 
+SEARCH_NODE_BUDGET = 200_000
+"""Branch-and-bound nodes before the best plan found so far is taken (~1 s in CPython)."""
+
+
 class _Choice:
     """Exact choice of counts by branch and bound.
 
@@ -663,6 +667,7 @@ class _Choice:
         self.best_traded = math.inf
         self.best_pick: list[int] | None = None
         self.pick = [0] * n
+        self.nodes = 0
 
     def best(self) -> dict[int, int] | None:
         """Symbol index -> count with the least error plus spread charges (None: nothing keeps
@@ -688,6 +693,12 @@ class _Choice:
     def _walk(self, depth: int, cash: int, cost: float, traded: float) -> None:
         # A branch is cut when even its bound is worse than the best so far; within the float
         # tolerance it is a tie and is explored, since it may trade less.
+        self.nodes += 1
+        if self.nodes > SEARCH_NODE_BUDGET and self.best_pick is not None:
+            # Many targets: the search is exponential in their number. Options are visited
+            # best first, so the plan found by now is good; a plan in time beats a perfect one
+            # after the close. Every plan still keeps the reserve (checked in _fill).
+            return
         if depth == len(self.symbols):
             line = abs(cash / MICROS_PER_DOLLAR - self.balance_point)
             if cost + line <= self.best_error + IMPROVEMENT_EPSILON:
