@@ -87,3 +87,29 @@ def test_events_still_held_at_sigterm_are_reported_lost_one_by_one(
         assert broker.logged("broker.stopped", lost_events=2)
     finally:
         brokers.stop_all()
+
+
+def test_started_before_redis_it_listens_at_once_and_catches_up_when_redis_answers(
+    sim: Sim, aof_redis: RedisServer, tmp_path: Path
+) -> None:
+    config_dir = tmp_path / "config"
+    write_config(config_dir)
+    brokers = BrokerFactory(sim, aof_redis.url, config_dir, tmp_path / "logs", [])
+    aof_redis.stop()
+    try:
+        broker = brokers.start(ready=False)
+        broker.wait_logged("stream.subscribed")  # no waiting for Redis to listen
+        broker.wait_logged("catch_up.check_failed", count=2)
+        message_id = sim.publish(TREASURY, "cancel-orders")
+        broker.wait_logged("message.received", message_id=message_id)
+
+        aof_redis.start()
+        wait_for(lambda: seen(aof_redis.url, message_id), WAIT, "the held message written")
+        assert [(e.account_id, e.exec) for e in queued(aof_redis.url)] == [
+            ("DU1000004", Command.CANCEL_ORDERS)
+        ]
+        broker.wait_logged("catch_up.done")
+        assert broker.logged("catch_up.missed_rebalance") == []  # a first start: recorded only
+        assert broker.stop() == 0
+    finally:
+        brokers.stop_all()
