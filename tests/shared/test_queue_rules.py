@@ -428,3 +428,28 @@ async def test_pause_and_resume(any_queue: EventQueue) -> None:
     assert state is not None and state["by"] == "alice"
     await any_queue.resume()
     assert await any_queue.paused() is None
+
+
+async def test_counters_count_outcomes_and_orders_placed(queue: EventQueue) -> None:
+    await queue.register_consumer(CONSUMER)
+    for account in ("DU1111111", "DU2222222"):
+        await queue.enqueue(make_event(account))
+    first = await queue.take(CONSUMER, wait_seconds=1)
+    second = await queue.take(CONSUMER, wait_seconds=1)
+    assert first is not None and second is not None
+    orders = [{"symbol": "SPY", "action": "BUY"}, {"symbol": "TLT", "action": "BUY"}]
+    await queue.complete(CONSUMER, first, {"orders": orders})
+    await queue.fail(CONSUMER, second, "buy rejected", 60, {"orders": orders[:1]})
+    counters = await queue.counters()
+    assert counters["succeeded"] == 1
+    assert counters["failed"] == 1
+    assert counters["orders_placed"] == 3
+
+
+async def test_clear_records_who_was_cleared(queue: EventQueue) -> None:
+    await queue.enqueue(make_event("DU1111111", "print-positions"))
+    assert await queue.clear() == 1
+    [record] = await queue.history()
+    assert record["account_id"] == "DU1111111"
+    assert record["exec"] == "print-positions"
+    assert record["outcome"] == "deleted"

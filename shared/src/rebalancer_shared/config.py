@@ -50,7 +50,7 @@ class AccountConfig(BaseModel):
     @classmethod
     def _account_id(cls, value: object) -> str:
         text = str(value).strip() if value is not None else ""
-        if not ACCOUNT_ID_PATTERN.match(text):
+        if not ACCOUNT_ID_PATTERN.fullmatch(text):
             raise PydanticCustomError(
                 "account_id", "is not an IB account id (like U1234567 or DU1234567)"
             )

@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-ACCOUNT_ID_PATTERN = re.compile(r"^[A-Z]{1,4}[0-9]{1,12}$")
+ACCOUNT_ID_PATTERN = re.compile(r"[A-Z]{1,4}[0-9]{1,12}")
+"""Use with fullmatch (a `$` anchor would let a trailing newline through)."""
 """IB account ids: U1234567 (live), DU1234567 (paper), F/I-prefixed advisor accounts."""
 
 
@@ -125,7 +126,7 @@ class Event(BaseModel):
     @field_validator("account_id")
     @classmethod
     def _account_id_shape(cls, value: str) -> str:
-        if not ACCOUNT_ID_PATTERN.match(value):
+        if not ACCOUNT_ID_PATTERN.fullmatch(value):
             raise ValueError(
                 f"account id {value!r} is not an IB account id (like U1234567 or DU1234567)"
             )

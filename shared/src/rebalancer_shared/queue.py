@@ -169,7 +169,8 @@ class EventQueue:
         """Rule 3: done. Returns 'completed', 'rerun_enqueued' or 'deleted'."""
         record = self._record(event, Outcome.SUCCEEDED, None, details)
         reply = await self._run(
-            "complete", [consumer, event.event_id, _now(), record, self.history_limit]
+            "complete",
+            [consumer, event.event_id, _now(), record, self.history_limit, _orders(details)],
         )
         return self._owned(reply[0], event)
 
@@ -196,6 +197,7 @@ class EventQueue:
                 error,
                 record,
                 self.history_limit,
+                _orders(details or {}),
             ],
         )
         return self._owned(reply[0], event)
@@ -221,6 +223,7 @@ class EventQueue:
                 reason,
                 record,
                 self.history_limit,
+                _orders(details or {}),
             ],
         )
         return self._owned(reply[0], event)
@@ -400,6 +403,12 @@ class EventQueue:
             _event_from(body, state) if body else None
             for body, state in zip(replies[::2], replies[1::2], strict=True)
         ]
+
+
+def _orders(details: dict[str, Any]) -> int:
+    """Orders an attempt placed, from its history details (`orders`: one entry per order)."""
+    orders = details.get("orders")
+    return len(orders) if isinstance(orders, list) else 0
 
 
 def _str(value: bytes | str) -> str:

@@ -11,9 +11,15 @@ redis.call('DEL', QUEUE)
 redis.call('DEL', DELAYED)
 local count = 0
 for _, id in ipairs(ids) do
-  if redis.call('HEXISTS', EVENTS, id) == 1 then count = count + 1 end
-  push_history(cjson.encode({event_id = id, outcome = 'deleted', finished_at = ARGV[1],
-    error = 'cleared with every waiting event'}), ARGV[2])
+  if redis.call('HEXISTS', EVENTS, id) == 1 then
+    count = count + 1
+    -- Strings only: cjson would round numbers. account:exec comes from the dedup key.
+    local key = redis.call('HGET', state_key(id), 'dedup_key') or ''
+    local account, command = string.match(key, '^([^:]*):(.*)$')
+    push_history(cjson.encode({event_id = id, account_id = account or '', exec = command or '',
+      outcome = 'deleted', finished_at = ARGV[1], error = 'cleared with every waiting event'}),
+      ARGV[2])
+  end
   forget(id)
 end
 redis.call('HINCRBY', COUNTERS, 'deleted', count)
