@@ -122,6 +122,7 @@ class Stack:
         self.ib_control_port = free_port()
         self.zehnlabs_port = free_port()
         self.processes: list[ManagedProcess] = []
+        self.management_port = 0
         self.ib = IBSimControl(self.ib_control_port)
         self.zehnlabs = ZehnlabsControl(self.zehnlabs_port)
         self.accounts_file = workdir / "accounts.yaml"
@@ -214,6 +215,35 @@ class Stack:
         for process in self.processes:
             tail = process.log_text().splitlines()[-lines:]
             print(f"----- {process.name} ({process.log_path})", *tail, sep="\n")
+
+    def start_broker(self, name: str = "event-broker", **env: str) -> ManagedProcess:
+        """The broker, returned once connected, subscribed and its first catch-up done."""
+        overrides = {"BROKER_RECONNECT_MIN_SECONDS": "0.2", "BROKER_RECONNECT_MAX_SECONDS": "2"}
+        process = self._start(
+            name, [entry_point("event-broker")], self.service_env(**overrides, **env)
+        )
+        wait_for(
+            lambda: '"catch_up.done"' in process.log_text() or not process.alive(),
+            30,
+            f"{name} to connect and catch up",
+        )
+        assert process.alive(), process.log_text()
+        return process
+
+    def start_management(self, name: str = "management-service", **env: str) -> ManagedProcess:
+        self.management_port = free_port()
+        process = self._start(
+            name,
+            [entry_point("management-service")],
+            self.service_env(MANAGEMENT_PORT=str(self.management_port), **env),
+        )
+        wait_for(
+            lambda: port_open(self.management_port) or not process.alive(),
+            30,
+            f"{name} to listen",
+        )
+        assert process.alive(), process.log_text()
+        return process
 
     def stop_all(self) -> None:
         for process in reversed(self.processes):
