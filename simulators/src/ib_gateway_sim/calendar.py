@@ -165,22 +165,22 @@ def _ib_day(session: Session | None, day: date) -> str:
     return f"{session.open.strftime('%Y%m%d:%H%M')}-{session.close.strftime('%Y%m%d:%H%M')}"
 
 
+@lru_cache(maxsize=64)
+def _hours(start: date, days: int, extended: bool) -> str:
+    session = extended_session if extended else regular_session
+    return ";".join(
+        _ib_day(session(day), day) for day in (start + timedelta(days=n) for n in range(days))
+    )
+
+
 def liquid_hours(moment: datetime, days: int = HOURS_DAYS) -> str:
     """IB's `liquidHours` (regular sessions) from the New York date of `moment` on."""
-    start = moment.astimezone(NEW_YORK).date()
-    return ";".join(
-        _ib_day(regular_session(day), day)
-        for day in (start + timedelta(days=n) for n in range(days))
-    )
+    return _hours(moment.astimezone(NEW_YORK).date(), days, extended=False)
 
 
 def trading_hours(moment: datetime, days: int = HOURS_DAYS) -> str:
     """IB's `tradingHours` (extended sessions) from the New York date of `moment` on."""
-    start = moment.astimezone(NEW_YORK).date()
-    return ";".join(
-        _ib_day(extended_session(day), day)
-        for day in (start + timedelta(days=n) for n in range(days))
-    )
+    return _hours(moment.astimezone(NEW_YORK).date(), days, extended=True)
 
 
 def last_trading_days(moment: datetime, count: int) -> list[date]:

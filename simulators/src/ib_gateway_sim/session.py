@@ -152,8 +152,11 @@ class Session:
                 data = await self.reader.read(READ_CHUNK_BYTES)
                 if not data:
                     break
+                # Every message of one read arrived together: the rate limit counts them at the
+                # time they were read, not after the time spent answering the ones before.
+                received_at = time.monotonic()
                 for fields in decoder.feed(data):
-                    self._on_message(fields)
+                    self._on_message(fields, received_at)
                 if self.is_open():
                     await self.writer.drain()
         except ProtocolError as exc:
@@ -196,8 +199,9 @@ class Session:
         self.writer.write(encode_handshake_reply(version, replies.connection_time(now)))
         log.info("client.connected session=%s peer=%s version=%s", self.number, self.peer, version)
         # Whatever followed the handshake in the same read (startApi, usually) is kept.
+        received_at = time.monotonic()
         for extra in messages[1:]:
-            self._on_message(extra)
+            self._on_message(extra, received_at)
         return decoder
 
     def is_open(self) -> bool:
@@ -220,10 +224,10 @@ class Session:
 
     # ---- dispatch ----------------------------------------------------------------------------
 
-    def _on_message(self, fields: list[str]) -> None:
+    def _on_message(self, fields: list[str], received_at: float) -> None:
         if self.closed:
             return
-        verdict = self.limiter.record(time.monotonic())
+        verdict = self.limiter.record(received_at)
         self.gateway.note_message(self.limiter.in_window)
         if not fields:
             return
