@@ -1,13 +1,20 @@
-"""Helpers for the ib-gateway-sim tests: an in-process simulator (TWS API + control API on free
-ports of 127.0.0.1) and ib_async clients connected to it over TCP."""
+"""Helpers for the ib-gateway-sim tests: a simulator (TWS API + control API on free ports of
+127.0.0.1), in-process or as the real entry point, and ib_async clients connected to it over TCP.
+
+Timing-sensitive checks (the rate limit as a paced client meets it) use the separate process: in
+one event loop the simulator reads a burst only when the client yields, so it sees the burst later
+than it was sent, which no real deployment does."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,9 +23,11 @@ from aiohttp import web
 from ib_async import IB, Contract, Stock
 from ib_gateway_sim.config import ConfigFile, baseline_from
 from ib_gateway_sim.control import create_app
-from ib_gateway_sim.gateway import Gateway
 from ib_gateway_sim.main import build_gateway, parse_args
 
+from tests.support.processes import ManagedProcess, free_port, port_open, wait_for
+
+SIM_SCRIPT = Path(sys.executable).parent / "ib-gateway-sim"
 # Generous for a loaded CI machine, yet a broken test fails in seconds.
 WAIT = 5.0
 ACCOUNT = "DU1111111"
@@ -37,7 +46,6 @@ QUOTES: dict[str, dict[str, float]] = {
 
 @dataclass
 class Simulator:
-    gateway: Gateway
     api_port: int
     control: httpx.AsyncClient
 
@@ -75,11 +83,41 @@ async def running_simulator(
     control_port = runner.addresses[0][1]
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{control_port}", timeout=WAIT)
     try:
-        yield Simulator(gateway, gateway.port, client)
+        yield Simulator(gateway.port, client)
     finally:
         await client.aclose()
         await runner.cleanup()
         await gateway.stop()
+
+
+def simulator_config(clock: str | None = TUESDAY_AFTERNOON) -> dict[str, Any]:
+    return {"accounts": {}, "quotes": QUOTES, "clock": {"now": clock} if clock else None}
+
+
+@contextlib.asynccontextmanager
+async def simulator_process(log_dir: Path, *cli_args: str) -> AsyncIterator[Simulator]:
+    """The real `ib-gateway-sim` entry point with the same starting state, stopped with SIGTERM."""
+    config = log_dir / "ib-gateway-sim.json"
+    config.write_text(json.dumps(simulator_config()))
+    api_port, control_port = free_port(), free_port()
+    argv = [str(SIM_SCRIPT), "--port", str(api_port), "--control-port", str(control_port)]
+    process = ManagedProcess(
+        "ib-gateway-sim", [*argv, "--config", str(config), *cli_args], log_dir
+    ).start()
+    try:
+        await asyncio.to_thread(
+            wait_for,
+            lambda: (port_open(api_port) and port_open(control_port)) or not process.alive(),
+            15,
+            "ib-gateway-sim to listen",
+        )
+        assert process.alive(), process.log_text()
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{control_port}", timeout=WAIT
+        ) as client:
+            yield Simulator(api_port, client)
+    finally:
+        process.stop()
 
 
 @contextlib.asynccontextmanager

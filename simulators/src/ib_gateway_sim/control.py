@@ -14,8 +14,8 @@ faults, reset, read statistics. Bad input gets 422 with the reason.
                                   "fill_delay_ms", "partial_fill_ratio"}
     GET  /faults                 -> the standing faults
     POST /reset
-    GET  /stats                  -> {"messages_received", "peak_messages_per_second",
-                                     "connections", "orders"}
+    GET  /stats                  -> {"messages_received", "messages_refused",
+                                     "peak_messages_per_second", "connections", "orders"}
     GET  /health                 -> {"status": "ok"}
 """
 
@@ -268,6 +268,7 @@ async def get_stats(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "messages_received": gateway.stats.messages_received,
+            "messages_refused": gateway.stats.messages_refused,
             "peak_messages_per_second": gateway.stats.peak_messages_per_second,
             "connections": gateway.connections,
             "orders": len(gateway.engine.orders),

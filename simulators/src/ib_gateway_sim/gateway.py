@@ -42,6 +42,7 @@ class Baseline:
 @dataclass
 class Stats:
     messages_received: int = 0
+    messages_refused: int = 0  # answered with error 100
     peak_messages_per_second: int = 0
 
 

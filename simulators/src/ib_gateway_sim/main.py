@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_LIMIT,
         metavar="N",
-        help="API messages per second a client may send, as IB enforces it; above it a message "
-        "is refused with error 100 (0: no limit; default: %(default)s)",
+        help="API messages per second a client may send (and at once), as IB enforces it; a "
+        "faster message is refused with error 100 (0: no limit; default: %(default)s)",
     )
     parser.add_argument(
         "--rate-limit-disconnect-factor",

@@ -247,6 +247,7 @@ class Session:
             self.close()
             return
         if verdict is Verdict.REFUSE:
+            self.gateway.stats.messages_refused += 1
             self.send_error(
                 request_id_of(message, fields),
                 ErrorCode.MAX_RATE_EXCEEDED,
