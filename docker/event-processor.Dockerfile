@@ -1,0 +1,34 @@
+# event-processor: trades queued events through IB Gateway. Build from the repository root:
+#   docker build -f docker/event-processor.Dockerfile .
+# Dependencies come from uv.lock only (uv sync --frozen); the final image holds the virtual
+# environment and the health check script, runs as an unprivileged user and carries no secrets
+# (every setting arrives as an environment variable at run time).
+
+FROM python:3.11.13-slim-bookworm AS build
+RUN pip install --no-cache-dir uv==0.13.9
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+WORKDIR /src
+# The workspace's manifests first: the third-party layer is rebuilt only when the lock changes.
+COPY pyproject.toml uv.lock ./
+COPY shared/pyproject.toml shared/
+COPY event-broker/pyproject.toml event-broker/
+COPY event-processor/pyproject.toml event-processor/
+COPY management-service/pyproject.toml management-service/
+COPY simulators/pyproject.toml simulators/
+RUN uv sync --frozen --no-dev --package event-processor --no-install-workspace
+COPY shared/src shared/src
+COPY event-processor/src event-processor/src
+RUN uv sync --frozen --no-dev --package event-processor --no-editable
+
+FROM python:3.11.13-slim-bookworm
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
+COPY --from=build /app/.venv /app/.venv
+COPY docker/healthcheck.py /app/healthcheck.py
+ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /app
+USER 10001:10001
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "/app/healthcheck.py", "event-processor"]
+ENTRYPOINT ["event-processor"]
