@@ -19,6 +19,7 @@ from tests.simulators.ib_helpers import (
     WAIT,
     running_simulator,
     seed_account,
+    until,
 )
 
 
@@ -35,6 +36,7 @@ class OfficialClient(EWrapper, EClient):  # type: ignore[misc]  # ibapi has no t
         self.commissions: list[float] = []
         self.errors: list[tuple[int, int, str]] = []
         self.ready = threading.Event()
+        self.accounts_known = threading.Event()
         self.positions_done = threading.Event()
         self.filled = threading.Event()
         self.commission_reported = threading.Event()
@@ -45,6 +47,7 @@ class OfficialClient(EWrapper, EClient):  # type: ignore[misc]  # ibapi has no t
 
     def managedAccounts(self, accountsList: str) -> None:
         self.accounts = accountsList
+        self.accounts_known.set()
 
     def error(
         self,
@@ -113,6 +116,7 @@ async def test_official_client_lists_positions_and_places_an_order_that_fills() 
         reader.start()
         try:
             await wait(app.ready, "nextValidId")
+            await wait(app.accounts_known, "managedAccounts")
             assert app.serverVersion() == 178
             assert sorted(app.accounts.split(",")) == [ACCOUNT, OTHER_ACCOUNT]
 
@@ -140,6 +144,8 @@ async def test_official_client_lists_positions_and_places_an_order_that_fills() 
             assert app.positions[(ACCOUNT, "TLT")][0] == Decimal(20)
             assert [code for _, code, _ in app.errors] == [2104, 2106, 2158]  # farm notices only
         finally:
+            # ibapi's reader trips over a disconnect while messages are still queued.
+            await until(app.msg_queue.empty, "ibapi to handle what it received")
             await asyncio.to_thread(app.disconnect)
             await asyncio.to_thread(reader.join, WAIT)
 
