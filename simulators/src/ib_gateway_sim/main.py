@@ -199,7 +199,7 @@ async def serve(options: Options, baseline: Baseline) -> None:
             options.host,
             gateway.port,
             options.control_host,
-            options.control_port,
+            runner.addresses[0][1],
             ",".join(gateway.engine.account_ids()) or "-",
             len(gateway.engine.quotes),
         )
