@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from rebalancer_shared.queue import EventQueue
+from redis.asyncio import Redis
 
 from tests.support.redis_server import RedisServer
 
@@ -25,6 +27,19 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+    """An asyncio client of the session's redis-server, on a flushed database."""
+    client = Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def queue(redis_client: Redis) -> EventQueue:
+    return EventQueue(redis_client)
 
 
 @pytest.fixture

@@ -41,10 +41,8 @@ def outbox_on(redis: Redis, capacity: int = 100) -> Outbox:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
+def redis(redis_client: Redis) -> Redis:
+    return redis_client
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 from management_service.app import create_app
-from rebalancer_shared.queue import EventQueue
 from rebalancer_shared.settings import Settings, load_settings
 from redis.asyncio import Redis
 
@@ -35,18 +34,6 @@ def make_settings(accounts_file: Path, redis_url: str, token: str = "") -> Setti
 @pytest.fixture
 def settings(accounts_file: Path, redis_url: str) -> Settings:
     return make_settings(accounts_file, redis_url)
-
-
-@pytest.fixture
-async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def queue(redis_client: Redis) -> EventQueue:
-    return EventQueue(redis_client)
 
 
 def api_client(settings: Settings, redis: Redis) -> httpx.AsyncClient:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rebalancer_shared.queue import EventQueue
-from redis.asyncio import Redis
 
 from tests.conftest import failed
 from tests.support.stack import MARKET_OPEN_MONDAY, Stack
@@ -37,10 +35,3 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Ite
         stack.stop_all()
         if failed(request):
             stack.print_logs()
-
-
-@pytest.fixture
-async def queue(redis_url: str) -> AsyncIterator[EventQueue]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield EventQueue(client)
-    await client.aclose()

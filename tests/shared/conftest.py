@@ -10,18 +10,6 @@ from rebalancer_shared.queue import EventQueue
 from redis.asyncio import Redis
 
 
-@pytest.fixture
-async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def queue(redis_client: Redis) -> EventQueue:
-    return EventQueue(redis_client)
-
-
 @pytest.fixture(params=["redis-server", "fakeredis"])
 async def any_queue(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[EventQueue]:
     """For rules that do not block: run them on the real server and on fakeredis (fast)."""
