@@ -19,22 +19,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.support.processes import ManagedProcess, free_port, port_open, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 START_NOVNC = ROOT / "docker" / "novnc" / "start-novnc.sh"
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VNC_PASSWORD = "2fa-screen"
 # The remote screen: a gold background with a Dodger-blue grid every 16 pixels (xsetroot -mod).
 BLUE = (0x1E, 0x90, 0xFF)

@@ -29,19 +29,8 @@ from tests.management.helpers import (
     write_accounts,
 )
 from tests.management.service import running_service
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 UI_TIMEOUT_MS = 10_000
 expect.set_options(timeout=UI_TIMEOUT_MS)
 
