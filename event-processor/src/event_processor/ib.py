@@ -434,7 +434,11 @@ class IBGateway:
             )
             trades.append((report, trade))
         all_trades = [trade for _, trade in trades]
-        pending = await self._wait_done(all_trades, timeout_seconds)
+        try:
+            pending = await self._wait_done(all_trades, timeout_seconds)
+        except asyncio.CancelledError:
+            await self._cancel_working(all_trades)
+            raise
         if pending:
             log.warning("orders.timeout", pending=[t.order.orderId for t in pending])
             for trade in pending:
@@ -456,6 +460,29 @@ class IBGateway:
                 # Our own cancel's "202 Order Canceled" says less than why we cancelled.
                 report.error = f"no fill within {timeout_seconds:g}s, so cancelled"
         return reports
+
+    async def _cancel_working(self, trades: list[Trade]) -> None:
+        """Shutdown mid-order: cancel what still works. Only this client can (IB's rule), so an
+        order left behind would block the account for the next processor until it fills."""
+        working = [t for t in trades if t.orderStatus.status not in DONE_STATES]
+        if not working or not self.connected:
+            return
+        for trade in working:
+            self.ib.cancelOrder(trade.order)
+        await self._wait_done(working, CANCEL_CONFIRM_SECONDS)
+        log.warning(
+            "orders.cancelled_at_shutdown",
+            orders=[
+                {
+                    "order_id": t.order.orderId,
+                    "symbol": t.contract.symbol,
+                    "action": t.order.action,
+                    "filled": float(t.filled()),
+                    "status": t.orderStatus.status,
+                }
+                for t in working
+            ],
+        )
 
     def _report(self, report: OrderReport, trade: Trade) -> OrderReport:
         report.status = trade.orderStatus.status
