@@ -63,6 +63,9 @@ async def test_all_cash_goes_to_the_targets(stack: Stack, queue: EventQueue) -> 
     # cash the planner expected is left, but for commissions.
     assert account["cash"] >= plan.expected_cash_after - 5
     details = record["details"]
+    # The recorded state after is what IB booked: the simulator agrees to the cent.
+    assert abs(details["cash_after"] - account["cash"]) < 0.01
+    assert details["positions_after"] == account["positions"]
     assert {o["symbol"] for o in details["orders"]} == {"SPY", "TLT", "GLD"}
     assert all(o["status"] == "Filled" and o["action"] == "BUY" for o in details["orders"])
     assert details["cash_before"] == 100_000

@@ -111,21 +111,32 @@ async def _run(ctx: CommandContext, place_orders: bool) -> Details:
     details["buys_replanned"] = [
         {"symbol": b.symbol, "quantity": b.quantity, "limit_price": b.limit_price} for b in buys
     ]
+    buy_reports: list[OrderReport] = []
     if buys:
         await ctx.guard()
         requests = [OrderRequest(b.symbol, "BUY", b.quantity, b.limit_price) for b in buys]
-        reports = await _execute(ctx, requests)
-        orders += [report.as_record() for report in reports]
-        _require_complete(reports, "buy", details)
+        buy_reports = await _execute(ctx, requests)
+        orders += [report.as_record() for report in buy_reports]
+        _require_complete(buy_reports, "buy", details)
         lap("buys")
 
-    final = await _snapshot(ctx)
-    details["cash_after"] = final.cash
-    details["net_liquidation_after"] = final.net_liquidation
-    details["positions_after"] = final.positions
+    # The state after, from what IB booked for the buys (its executions and commission
+    # reports): asking IB for the account again would cost messages every account pays.
+    cash_after, positions_after = _after_buys(after_sells, buy_reports)
+    details["cash_after"] = round(cash_after, 2)
+    details["positions_after"] = positions_after
     lap("done")
-    log.info("rebalance.done", orders=len(orders), cash_after=final.cash)
+    log.info("rebalance.done", orders=len(orders), cash_after=round(cash_after, 2))
     return details
+
+
+def _after_buys(start: AccountSnapshot, reports: list[OrderReport]) -> tuple[float, dict[str, int]]:
+    cash = start.cash
+    positions = dict(start.positions)
+    for report in reports:
+        cash -= report.filled * (report.average_price or 0.0) + report.commission
+        positions[report.symbol] = positions.get(report.symbol, 0) + report.filled
+    return cash, {symbol: count for symbol, count in positions.items() if count}
 
 
 def _plan_input(
