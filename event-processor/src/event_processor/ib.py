@@ -6,7 +6,8 @@ IB accepts about 50 API messages per second per client, so what can be shared is
 - positions come from the positions subscription opened at connect (IB pushes changes);
 - contract details (trading hours) are cached per symbol and IB day, quotes for a few seconds;
 - server time and the open-order list are shared the same way as account values.
-ib_async itself paces what we send to 45 messages per second.
+ib_async itself paces what we send to 45 messages per second, at most 10 at once, so that no
+second ever holds more than 50.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ T = TypeVar("T")
 MARKET_DATA_DELAYED = 3  # live where subscribed, delayed otherwise (IB's market data type 3)
 CANCEL_CONFIRM_SECONDS = 10.0
 COMMISSION_WAIT_SECONDS = 2.0
+PACING_PER_SECOND = 45  # messages ib_async sends per second at most (IB allows 50)
+PACING_BURST = 10  # messages sent at once at most; any one second then holds at most 50
 DONE_STATES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
 
 
@@ -98,6 +101,13 @@ class IBGateway:
         self.market_data_type = market_data_type
         self.client_id: int | None = None
         self.ib = IB()
+        # Chaos/bench (issue 9): ib_async's default pacing sends up to 45 messages at once and
+        # the next 45 as that second ends, so two bursts can reach IB within one second (the
+        # simulator counted 65 during a fan-out). At most 10 per 10/45 s is the same 45 a second
+        # and no second holds more than 50; one account's rebalance (about 10 in all) seldom waits.
+        self.ib.client.MaxRequests = PACING_BURST
+        interval = PACING_BURST / PACING_PER_SECOND  # seconds; ib_async annotates it as int
+        self.ib.client.RequestsInterval = interval  # type: ignore[assignment]
         self.ib.RaiseRequestErrors = True
         self.ib.errorEvent += self._on_error
         self._connect_lock = asyncio.Lock()
