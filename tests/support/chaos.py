@@ -257,6 +257,7 @@ class ChaosSystem:
             "leftovers": leftovers,
             "counters": {**counters, "duplicates": duplicates},
             "orders": self.stack.ib.orders(),
+            "ib_stats": self.stack.ib.stats(),
             "accounts": {a["account_id"]: a for a in self.stack.ib.http.get("/accounts").json()},
             "processor_logs": {p.name: log_events(p) for p in self.processors},
             "broker_logs": {b.name: log_events(b) for b in self.brokers},

@@ -267,6 +267,7 @@ def audit(run: ChaosRun) -> Audit:
         **trading,
         **targets,
         **exclusive,
+        "ib_stats": facts["ib_stats"],
         "kills_survived": sum(n for kind, n in run.faults.items() if kind.endswith("_kills")),
         "faults": dict(run.faults),
         "broker_lines": dict(broker_lines),

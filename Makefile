@@ -1,0 +1,17 @@
+# Shortcuts for the commands the README and docs/ describe. Each one is an ordinary script or
+# uv command; the Makefile only names them.
+
+.PHONY: test bench demo
+
+# Formatting, lint, types and the whole test suite: exactly what CI runs (.ci/run).
+test:
+	./scripts/test
+
+# The system benchmark on the simulators (docs/performance.md); writes bench-results.json.
+# Options after BENCH_ARGS=, e.g. make bench BENCH_ARGS="--no-chaos --latency-runs 10".
+bench:
+	uv run --frozen python -m bench.system_bench $(BENCH_ARGS)
+
+# The whole system on the simulators, one command (README).
+demo:
+	./scripts/demo
