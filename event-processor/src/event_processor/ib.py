@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -44,6 +44,7 @@ T = TypeVar("T")
 MARKET_DATA_DELAYED = 3  # live where subscribed, delayed otherwise (IB's market data type 3)
 CANCEL_CONFIRM_SECONDS = 10.0
 COMMISSION_WAIT_SECONDS = 2.0
+SERVER_TIME_REUSE_SECONDS = 2.0
 PACING_PER_SECOND = 45  # messages ib_async sends per second at most (IB allows 50)
 PACING_BURST = 10  # messages sent at once at most; any one second then holds at most 50
 DONE_STATES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
@@ -120,6 +121,7 @@ class IBGateway:
         self._summary = _NextResult(self._request_summary)
         self._open_orders = _NextResult(self._request_open_orders)
         self._time = _NextResult(self._request_time)
+        self._time_read: tuple[float, datetime] | None = None
         self.messages_sent_estimate = 0
 
     # --- connection ---------------------------------------------------------------------------
@@ -168,6 +170,7 @@ class IBGateway:
         self._summary.reset()
         self._open_orders.reset()
         self._time.reset()
+        self._time_read = None
         self._inflight_quotes.clear()
         self._inflight_details.clear()
 
@@ -194,8 +197,17 @@ class IBGateway:
     # --- time ---------------------------------------------------------------------------------
 
     async def server_time(self) -> datetime:
+        """IB's clock. A reading younger than SERVER_TIME_REUSE_SECONDS is moved on by our own
+        monotonic clock instead of asking again: every account of a fan-out needs the time."""
         self._require_connection()
-        return await self._time.get()
+        if self._time_read is not None:
+            read_at, moment = self._time_read
+            age = time.monotonic() - read_at
+            if age < SERVER_TIME_REUSE_SECONDS:
+                return moment + timedelta(seconds=age)
+        moment = await self._time.get()
+        self._time_read = (time.monotonic(), moment)
+        return moment
 
     async def _request_time(self) -> datetime:
         moment = await self._timed(self.ib.reqCurrentTimeAsync(), "the current time")
