@@ -30,10 +30,11 @@ from tests.support.chaos_audit import audit, report
 @pytest.mark.slow
 @pytest.mark.timeout(420)
 def test_rebalances_under_random_kills_and_faults_are_each_processed_once_and_keep_the_money_rules(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seed = chaos_seed()
-    print(f"chaos seed: {seed}")
+    with capsys.disabled():  # in the test output even when it passes
+        print(f"\nchaos seed: {seed} (replay: CHAOS_SEED={seed})")
     system = ChaosSystem(tmp_path / "chaos")
     try:
         run = run_chaos(system, seed)
@@ -45,6 +46,13 @@ def test_rebalances_under_random_kills_and_faults_are_each_processed_once_and_ke
     result = audit(run)
     artifact = write_artifact("chaos.json", report(run, result))
     figures = result.figures
+    with capsys.disabled():
+        print(
+            f"chaos: {figures['events_published']} events published, "
+            f"{figures['events_processed']} processed ({figures['events_coalesced']} coalesced), "
+            f"{figures['events_lost']} lost, {figures['events_duplicated']} duplicated, "
+            f"{figures['kills_survived']} kills survived; {artifact}"
+        )
     where = f"chaos seed {seed} (replay: CHAOS_SEED={seed}); figures in {artifact}"
     if result.violations:
         system.stack.print_logs(30)

@@ -25,9 +25,11 @@ from tests.support.chaos_audit import audit, read_processor_logs, report
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_two_processors_on_one_redis_run_every_event_once_and_never_one_account_twice_at_once(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seed = chaos_seed()
+    with capsys.disabled():
+        print(f"\nscale-out seed: {seed}")
     system = ChaosSystem(tmp_path / "scale-out")
     try:
         run = run_scale_out(system, seed, account_count=50, processors=2)
