@@ -466,10 +466,11 @@ def run_scale_out(
     accounts at the same time; then settle and collect the facts."""
     rng = random.Random(seed)
     accounts = make_accounts(rng, account_count, list(strategies), first_number=6_000_100)
-    run = ChaosRun(
-        seed=seed, plan=ChaosPlan(publications=2 * len(strategies)), accounts=accounts,
-        quotes=dict(QUOTES),
+    no_faults = ChaosPlan(
+        publications=2 * len(strategies), redeliveries=0, allocation_faults=0, gateway_drops=0,
+        processor_kills=0, broker_kills=0, redis_kills=0, settle_seconds=settle_seconds,
     )  # fmt: skip
+    run = ChaosRun(seed=seed, plan=no_faults, accounts=accounts, quotes=dict(QUOTES))
     system.start(accounts, run.quotes)
     for strategy in strategies:
         run.set_weights(system, strategy, random_weights(rng, STRATEGY_POOLS[strategy]))
