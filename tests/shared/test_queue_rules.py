@@ -47,6 +47,21 @@ async def test_duplicate_of_a_queued_event_is_dropped_and_counted(any_queue: Eve
     assert (await any_queue.counters())["duplicates"] == 1
 
 
+async def test_enqueueing_the_same_event_again_is_idempotent(queue: EventQueue) -> None:
+    # A producer whose reply was lost sends the same event (same id) again, even after a
+    # processor took it: it must not become a rerun of itself.
+    event = make_event()
+    assert (await queue.enqueue(event)).enqueued
+    await queue.register_consumer(CONSUMER)
+    taken = await queue.take(CONSUMER, wait_seconds=1)
+    assert taken is not None
+    again = await queue.enqueue(event)
+    assert again.outcome is EnqueueOutcome.ENQUEUED and again.event_id == event.event_id
+    assert await queue.complete(CONSUMER, taken, {}) == "completed"
+    assert await queue.redis.scard(keys.ACTIVE) == 0
+    assert (await queue.counters())["duplicates"] == 0
+
+
 async def test_other_command_of_same_account_is_not_a_duplicate(any_queue: EventQueue) -> None:
     await any_queue.enqueue(make_event(command="rebalance"))
     result = await any_queue.enqueue(make_event(command="print-positions"))
@@ -63,8 +78,8 @@ async def test_duplicate_while_in_flight_runs_once_more(queue: EventQueue) -> No
     update = make_event(payload={"id": "msg-2"})
     marked = await queue.enqueue(update)
     assert marked.outcome is EnqueueOutcome.RERUN_MARKED
-    # A third one while still running changes nothing more: one extra run, not two.
-    assert (await queue.enqueue(make_event())).outcome is EnqueueOutcome.DUPLICATE
+    # A third one while still running replaces the second: one extra run, not two.
+    assert (await queue.enqueue(make_event())).outcome is EnqueueOutcome.RERUN_MARKED
 
     assert await queue.complete(CONSUMER, taken, {"orders": []}) == "rerun_enqueued"
 
@@ -453,3 +468,14 @@ async def test_clear_records_who_was_cleared(queue: EventQueue) -> None:
     assert record["account_id"] == "DU1111111"
     assert record["exec"] == "print-positions"
     assert record["outcome"] == "deleted"
+
+
+async def test_a_consumer_never_recovers_its_own_events(queue: EventQueue) -> None:
+    # After a Redis outage our own heartbeat looks old; we are alive all the same.
+    await queue.enqueue(make_event())
+    await queue.register_consumer(CONSUMER, now=time.time() - 100)
+    taken = await queue.take(CONSUMER, wait_seconds=1)
+    assert taken is not None
+    assert await queue.recover_dead_consumers(dead_after_seconds=15, exclude=CONSUMER) == []
+    assert await queue.owns(CONSUMER, taken.event_id)
+    assert await queue.heartbeat(CONSUMER)

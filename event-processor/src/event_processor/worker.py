@@ -134,6 +134,11 @@ class Worker:
                 continue
             if event is None:
                 continue
+            earlier = self._running.get(event.event_id)
+            if earlier is not None:
+                # We were declared dead and got the event back while our cancelled attempt
+                # is still unwinding: let it finish first, never two attempts at once.
+                await asyncio.wait([earlier])
             task = asyncio.create_task(self._process(event), name=f"event-{event.event_id}")
             self._running[event.event_id] = task
             try:
@@ -318,7 +323,7 @@ class Worker:
                 self._paused = await self.queue.paused() is not None
                 await self.queue.promote_due()
                 recovered = await self.queue.recover_dead_consumers(
-                    self.settings.consumer_dead_after_seconds
+                    self.settings.consumer_dead_after_seconds, exclude=self.consumer
                 )
                 if recovered:
                     log.warning("queue.recovered", event_ids=recovered)

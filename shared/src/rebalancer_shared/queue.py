@@ -243,9 +243,12 @@ class EventQueue:
         return int(await self._run("promote", [now or _now(), limit]))
 
     async def recover_dead_consumers(
-        self, dead_after_seconds: float, now: float | None = None
+        self, dead_after_seconds: float, now: float | None = None, exclude: str | None = None
     ) -> list[str]:
-        """Rule 7: in-flight events of consumers silent for `dead_after_seconds` go back."""
+        """Rule 7: in-flight events of consumers silent for `dead_after_seconds` go back.
+
+        A consumer passes itself as `exclude`: after a Redis outage its own heartbeat may look
+        old, but it is alive and still working on its events (its next heartbeat says so)."""
         now = now or _now()
         deadline = now - dead_after_seconds
         candidates = set(_strs(await self.redis.zrangebyscore(keys.CONSUMERS, "-inf", deadline)))
@@ -255,6 +258,7 @@ class EventQueue:
             consumer = _str(key).removeprefix(keys.PROCESSING_PREFIX)
             if consumer not in registered:
                 candidates.add(consumer)
+        candidates.discard(exclude or "")
         recovered: list[str] = []
         for consumer in sorted(candidates):
             reason = f"recovered: consumer {consumer} stopped heartbeating"
