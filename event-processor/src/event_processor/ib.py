@@ -122,7 +122,6 @@ class IBGateway:
         self._open_orders = _NextResult(self._request_open_orders)
         self._time = _NextResult(self._request_time)
         self._time_read: tuple[float, datetime] | None = None
-        self.messages_sent_estimate = 0
 
     # --- connection ---------------------------------------------------------------------------
 

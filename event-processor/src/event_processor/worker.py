@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
 from rebalancer_shared import heartbeats
@@ -334,6 +334,3 @@ class Worker:
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-
-    def status(self) -> dict[str, Any]:
-        return {"consumer": self.consumer, "in_flight": sorted(self._running)}
