@@ -20,16 +20,15 @@ a server echoing it back has it replaced before its words reach an error message
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
 
 import httpx
+from rebalancer_shared.allocations_api import AllocationsApi, AllocationsError, shorten
 from rebalancer_shared.log import get_logger
 
 
@@ -42,14 +41,7 @@ def _log() -> Any:
 # Zehnlabs rounds each weight, so a fully invested strategy may sum to slightly above 1.
 SUM_ROUNDING_TOLERANCE = 0.01
 
-# Enough of a server's error text to understand it, not a whole HTML error page.
-_SERVER_MESSAGE_LIMIT = 200
-_REDACTED = "[REDACTED]"
-
-
-class AllocationsError(Exception):
-    """The allocations of a strategy could not be fetched or are not valid; trade nothing."""
-
+__all__ = ["AllocationsClient", "AllocationsError", "StrategyAllocations", "parse_allocations"]
 
 # Builds the AllocationsError for a reason, prefixed with the strategy it is about.
 _Fail = Callable[[str], AllocationsError]
@@ -80,7 +72,7 @@ def parse_allocations(strategy_name: str, payload: object) -> StrategyAllocation
     status = payload.get("status")
     if status != "success":
         message = payload.get("message")
-        detail = f": {_shorten(str(message))}" if isinstance(message, str) and message else ""
+        detail = f": {shorten(str(message))}" if isinstance(message, str) and message else ""
         raise fail(f"status is {status!r}, expected 'success'{detail}")
     data = payload.get("data")
     if not isinstance(data, Mapping):
@@ -158,15 +150,10 @@ def _kind(value: object) -> str:
     if value is None:
         return "missing or null"
     if isinstance(value, str):
-        return f"the string {_shorten(value)!r}"
+        return f"the string {shorten(value)!r}"
     if isinstance(value, bool | int | float):
         return f"{value!r}"
     return f"a {type(value).__name__}"
-
-
-def _shorten(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _SERVER_MESSAGE_LIMIT else text[:_SERVER_MESSAGE_LIMIT] + "..."
 
 
 class AllocationsClient:
@@ -185,27 +172,23 @@ class AllocationsClient:
             raise ValueError("ALLOCATIONS_API_KEY is empty: set it in .env")
         if timeout_seconds <= 0:
             raise ValueError(f"allocations timeout {timeout_seconds} s is not above 0")
-        self._base_url = base_url.strip().rstrip("/")
-        self._api_key = api_key
-        self._timeout = timeout_seconds
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient()
+        self._api = AllocationsApi(base_url, api_key, timeout_seconds, client)
 
     def __repr__(self) -> str:
         # Never the key: a repr ends up in tracebacks and debug logs.
-        return f"AllocationsClient(base_url={self._base_url!r})"
+        return f"AllocationsClient(base_url={self._api.base_url!r})"
 
     def url(self, strategy_name: str) -> str:
-        return f"{self._base_url}/{quote(strategy_name, safe='')}/allocations"
+        return self._api.url(strategy_name)
 
     async def fetch(self, strategy_name: str) -> StrategyAllocations:
         """The strategy's current target weights, or AllocationsError saying what went wrong."""
         started = time.monotonic()
         try:
-            allocations = parse_allocations(strategy_name, await self._get(strategy_name))
+            allocations = parse_allocations(strategy_name, await self._api.get(strategy_name))
         except AllocationsError as error:
             # The answer's own words (a status message, a symbol) may echo the key back.
-            message = self._redact(str(error))
+            message = self._api.redact(str(error))
             _log().warning("allocations.failed", strategy=strategy_name, error=message)
             if message != str(error):
                 raise AllocationsError(message) from None
@@ -220,65 +203,9 @@ class AllocationsClient:
         )
         return allocations
 
-    async def _get(self, strategy_name: str) -> object:
-        where = f"allocations API for strategy {strategy_name!r}"
-        try:
-            response = await self._client.get(
-                self.url(strategy_name),
-                headers={"x-api-key": self._api_key, "accept": "application/json"},
-                timeout=self._timeout,
-            )
-        except httpx.TimeoutException:
-            raise AllocationsError(
-                f"{where} did not answer within {self._timeout:g} s ({self._base_url})"
-            ) from None
-        except httpx.HTTPError as error:
-            raise AllocationsError(
-                f"{where} could not be reached at {self._base_url}: "
-                f"{self._redact(str(error) or type(error).__name__)}"
-            ) from None
-        if response.status_code != httpx.codes.OK:
-            raise AllocationsError(
-                f"{where} answered HTTP {response.status_code}" + self._hint(response)
-            )
-        try:
-            return json.loads(response.content)
-        except ValueError as error:
-            raise AllocationsError(f"{where} answered malformed JSON: {error}") from None
-
-    def _hint(self, response: httpx.Response) -> str:
-        """What to do about an error status, and what the server said about it."""
-        hints = {
-            401: "the API key was refused: check ALLOCATIONS_API_KEY",
-            403: "the API key was refused: check ALLOCATIONS_API_KEY",
-            404: "unknown strategy: check strategy_name in accounts.yaml",
-        }
-        parts = [hints[response.status_code]] if response.status_code in hints else []
-        said = self._server_message(response)
-        if said:
-            parts.append(f"server said: {said}")
-        return f" ({'; '.join(parts)})" if parts else ""
-
-    def _server_message(self, response: httpx.Response) -> str:
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            body = None
-        if isinstance(body, Mapping) and isinstance(body.get("message"), str):
-            text = str(body["message"])
-        elif response.headers.get("content-type", "").startswith("text/plain"):
-            text = response.text
-        else:
-            return ""
-        return _shorten(self._redact(text))
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, _REDACTED)
-
     async def aclose(self) -> None:
         """Close the HTTP connections, unless the client was handed in (its owner closes it)."""
-        if self._owns_client:
-            await self._client.aclose()
+        await self._api.aclose()
 
     async def __aenter__(self) -> AllocationsClient:
         return self
