@@ -10,7 +10,7 @@ test:
 # The system benchmark on the simulators (docs/performance.md); writes bench-results.json.
 # Options after BENCH_ARGS=, e.g. make bench BENCH_ARGS="--no-chaos --latency-runs 10".
 bench:
-	uv run --frozen python -m bench.system_bench $(BENCH_ARGS)
+	./scripts/bench $(BENCH_ARGS)
 
 # The whole system on the simulators, one command (README).
 demo:

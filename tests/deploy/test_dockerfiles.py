@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from rebalancer_local.processes import uv_executable
 
 from tests.deploy.files import (
     DOCKER,
@@ -209,8 +210,9 @@ def replay_build_stage(name: str, tmp_path: Path) -> tuple[Path, str, dict[str, 
                 else:
                     shutil.copy(ROOT / source, destination)
         elif item.keyword == "RUN" and item.arguments.startswith("uv sync"):
+            _uv, *arguments = shlex.split(item.arguments)
             done = subprocess.run(
-                shlex.split(item.arguments), cwd=src, env=env, capture_output=True
+                [uv_executable(), *arguments], cwd=src, env=env, capture_output=True
             )
             assert done.returncode == 0, done.stderr.decode()
     script = entrypoint(dockerfile)[0]

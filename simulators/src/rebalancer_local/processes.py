@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+
+def uv_executable() -> str:
+    """The uv that runs us: `uv run` names itself in $UV. The scripts install uv into .tools/uv
+    on a machine that has none, so it need not be on PATH."""
+    found = os.environ.get("UV") or shutil.which("uv")
+    if not found:
+        raise RuntimeError("uv not found: run this through ./scripts/test or `uv run`")
+    return found
 
 
 def free_port() -> int:
