@@ -52,7 +52,7 @@ from typing import Any
 
 import httpx
 import redis
-from rebalancer_local.processes import ManagedProcess, wait_for
+from rebalancer_local.processes import ManagedProcess, uv_executable, wait_for
 from rebalancer_local.redis_server import RedisServer
 from rebalancer_local.stack import MARKET_OPEN_MONDAY, Stack, log_events
 from rebalancer_shared import keys
@@ -193,11 +193,18 @@ class Sampler:
 def runtime_venv(path: Path) -> Path:
     """A virtual environment with the runtime packages only, as the Docker images have them
     (`uv sync --frozen --no-dev`), so that memory is measured without the dev tools (rich,
-    pygments and greenlet, which structlog imports when they are installed). Returns its bin."""
+    pygments and greenlet, which structlog imports when they are installed). Returns its bin.
+
+    Compiled to bytecode like the images (UV_COMPILE_BYTECODE=1): where PYTHONDONTWRITEBYTECODE
+    is set, as in the images and some shells, a service would otherwise compile every module
+    from source at each start, which leaves 5 to 14 MiB more resident per service."""
     environment = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(path)}
     root = Path(__file__).resolve().parents[1]
     subprocess.run(
-        ["uv", "sync", "--frozen", "--no-dev", "--all-packages", "--quiet"],
+        [
+            uv_executable(),
+            *("sync", "--frozen", "--no-dev", "--all-packages", "--compile-bytecode", "--quiet"),
+        ],
         cwd=root,
         env=environment,
         check=True,

@@ -106,8 +106,44 @@ async def test_accounts_show_config_and_last_outcome(
     assert main["last_error"] == "no quote for SPY"
     assert main["last_event_at"] and main["last_success_at"]
     assert main["last_success_at"] < main["last_event_at"]
+    assert main["drift"] is None  # the rebalance recorded no positions after
     ira = accounts["DU7654321"]
     assert ira["replacement_set"] == "ira"
     assert ira["last_outcome"] is None and ira["last_success_at"] is None
     assert accounts["DU5555555"]["active"] is False
     assert accounts["U1234567"]["active"] is False
+
+
+async def test_accounts_show_the_drift_after_the_last_rebalance(
+    client: httpx.AsyncClient, queue: EventQueue
+) -> None:
+    details = {
+        "orders": [SPY_BUY],
+        "target_weights": {"SPY": 1.0},
+        "quotes": {"SPY": {"bid": 500.0, "ask": 500.0}},
+        "positions_after": {"SPY": 190},
+        "cash_after": 5_000.0,
+    }
+    await succeeded(queue, make_event("DU1234567", "rebalance"), details)
+    # A later print-rebalance is the last outcome, but the drift stays the rebalance's.
+    await succeeded(queue, make_event("DU1234567", "print-rebalance"), {"plan": {}})
+
+    body = (await client.get("/accounts")).json()
+    main = next(a for a in body["accounts"] if a["account_id"] == "DU1234567")
+
+    assert main["last_command"] == "print-rebalance"
+    drift = main["drift"]
+    assert drift["as_of"] is not None
+    # $100,000: 95 % SPY against 99 % (1 % reserve), 5 % cash against 1 %.
+    assert drift["symbols"] == [
+        {
+            "symbol": "SPY",
+            "shares": 190,
+            "target_shares": 198.0,
+            "target_percent": 99.0,
+            "actual_percent": 95.0,
+            "drift_percent": -4.0,
+        }
+    ]
+    assert drift["cash_drift_percent"] == 4.0
+    assert drift["tracking_error_percent"] == 4.0

@@ -141,18 +141,25 @@ def test_a_tiny_account_where_one_share_is_thirty_percent_uses_the_best_whole_sh
     )
     plan = plan_rebalance(inp)
 
-    # 2 SPY + 2 QQQ ($900.40) or 1 SPY + 4 QQQ ($900.50) are the best whole-share portfolios;
-    # per-symbol rounding (1 SPY, 3 QQQ) would leave $249.60 idle.
-    best = min(
-        tracking_error({"SPY": s, "QQQ": q}, 1_000 - s * 300.10 - q * 150.10, prices, weights)
-        for s in range(4)
-        for q in range(7)
-        if s * 300.10 + q * 150.10 <= 1_000
-        for prices in [{"SPY": 300.10, "QQQ": 150.10}]
-        for weights in [{"SPY": 0.5, "QQQ": 0.5}]
-    )
-    assert plan.tracking_error == pytest.approx(best)
-    assert sum(buy.quantity * buy.limit_price for buy in plan.buys) == pytest.approx(900.4, abs=0.2)
+    # 2 SPY + 2 QQQ ($900.40) has the least tracking error of all whole-share portfolios, but
+    # leaves QQQ 1.33 shares below its 3.33; 1 SPY + 4 QQQ ($900.50) is the best with every
+    # symbol within one share of its target. Per-symbol rounding (1 SPY, 3 QQQ) would leave
+    # $249.60 idle.
+    prices, weights = {"SPY": 300.10, "QQQ": 150.10}, {"SPY": 0.5, "QQQ": 0.5}
+    portfolios = [(s, q) for s in range(4) for q in range(7) if s * 300.10 + q * 150.10 <= 1_000]
+
+    def error(s: int, q: int) -> float:
+        return tracking_error(
+            {"SPY": s, "QQQ": q}, 1_000 - s * 300.10 - q * 150.10, prices, weights
+        )
+
+    def within_one_share(s: int, q: int) -> bool:
+        return abs(s - 500 / 300.10) <= 1 and abs(q - 500 / 150.10) <= 1
+
+    best_within = min(error(s, q) for s, q in portfolios if within_one_share(s, q))
+    assert plan.tracking_error == pytest.approx(best_within)
+    assert plan.tracking_error - min(error(s, q) for s, q in portfolios) < 0.0002
+    assert {b.symbol: b.quantity for b in plan.buys} == {"SPY": 1, "QQQ": 4}
     assert plan.expected_cash_after < 150.10  # less than one share of the cheapest target
 
 
@@ -429,3 +436,18 @@ def test_a_strategy_of_thirty_symbols_is_planned_and_keeps_the_reserve() -> None
     assert {buy.symbol for buy in plan.buys} == set(symbols)
     assert plan.expected_cash_after >= 2_500.0
     assert plan.tracking_error < 0.01
+
+
+def test_weights_summing_a_little_over_one_are_scaled_to_one() -> None:
+    inp = PlanInput(
+        net_liquidation=100_000.0,
+        cash=100_000.0,
+        positions={},
+        quotes=ETF_QUOTES,
+        targets={"SPY": 0.335, "QQQ": 0.67},  # 1.005: rounding at the source
+        cash_reserve_percent=0.0,
+    )
+    plan = plan_rebalance(inp)
+
+    assert plan.target_weights == pytest.approx({"SPY": 0.335 / 1.005, "QQQ": 0.67 / 1.005})
+    assert plan.expected_cash_after >= 0

@@ -9,6 +9,7 @@ from event_processor.planner import (
     PlanInput,
     Quote,
     Replacement,
+    limit_price,
     plan_buys_after_sells,
     plan_rebalance,
 )
@@ -145,3 +146,23 @@ def test_buys_planned_after_the_sells_respect_the_reserve_and_never_sell(inp: Pl
     spent = sum(buy.quantity * buy.limit_price for buy in buys)
     assert not buys or after_sells.cash - spent >= reserve - 1e-6
     assert all(buy.quantity > 0 for buy in buys)
+
+
+@SETTINGS
+@given(accounts())
+def test_every_symbol_ends_within_one_share_of_its_target_where_the_cash_allows(
+    inp: PlanInput,
+) -> None:
+    """Targets as the planner takes them: weight x (value - reserve), the value being cash plus
+    every position at its limit price once the plan has filled. A symbol may end more than a
+    share below its target only when the cash above the reserve cannot buy one more share."""
+    plan = plan_rebalance(inp)
+    after = plan.positions_after
+    limits = {s: limit_price(q.ask, inp.buy_slippage_percent) for s, q in inp.quotes.items()}
+    value = plan.expected_cash_after + sum(n * limits[s] for s, n in after.items())
+    spare = plan.expected_cash_after - plan.cash_reserve
+    for symbol, weight in plan.target_weights.items():
+        target = weight * (value - plan.cash_reserve) / limits[symbol]
+        off = after.get(symbol, 0) - target
+        assert off <= 1 + 1e-6, (symbol, off)
+        assert off >= -1 - 1e-6 or spare < limits[symbol], (symbol, off, spare)

@@ -12,6 +12,9 @@ from rebalancer_shared.queue import EventQueue
 from tests.processor.conftest import QUOTES
 from tests.processor.flows import bought_and_sold, enqueue, outcomes, wait_outcome
 from tests.support.stack import Stack
+from tests.support.targets import beyond_one_share
+
+ASKS = {symbol: ask for symbol, (_, ask, _) in QUOTES.items()}
 
 
 def planned(
@@ -40,11 +43,6 @@ def planned_positions(plan: Plan) -> dict[str, int]:
     return {symbol: quantity for symbol, quantity in plan.positions_after.items() if quantity}
 
 
-def assert_near(actual: dict[str, int], expected: dict[str, int]) -> None:
-    for symbol in set(actual) | set(expected):
-        assert abs(actual.get(symbol, 0) - expected.get(symbol, 0)) <= 1, (actual, expected)
-
-
 async def test_all_cash_goes_to_the_targets(stack: Stack, queue: EventQueue) -> None:
     stack.write_accounts([{"account_id": "DU1000001", "strategy_name": "growth"}])
     targets = {"SPY": 0.40, "TLT": 0.30, "GLD": 0.28}
@@ -57,18 +55,27 @@ async def test_all_cash_goes_to_the_targets(stack: Stack, queue: EventQueue) -> 
     record = await wait_outcome(queue, event.event_id)
 
     account = stack.ib.account("DU1000001")
-    assert_near(account["positions"], planned_positions(plan))
-    assert account["cash"] >= 0.01 * account["net_liquidation"] - 0.01
-    # Buys are costed at their limit price (ask + slippage) and fill at the ask: at least the
-    # cash the planner expected is left, but for commissions.
-    assert account["cash"] >= plan.expected_cash_after - 5
+    nlv = account["net_liquidation"]
+    # Every symbol within one share of its target, and the cash never below the reserve.
+    assert beyond_one_share(account["positions"], account["cash"], nlv, targets, 1.0, ASKS) == {}
+    assert account["cash"] >= 0.01 * nlv - 0.01
     details = record["details"]
+    # The buys are sized at their limit price (ask + slippage) and filled at the ask; the
+    # top-up spent what that saved, so less than a share of the dearest target stays idle.
+    assert details["buys_replanned"] == [
+        {"symbol": b.symbol, "quantity": b.quantity, "limit_price": b.limit_price}
+        for b in plan.buys
+    ], "the first round is the plan"
+    assert details["top_up"], "the fills left enough below their limits for a top-up"
+    assert account["cash"] - (0.01 + 0.02 * 0.99) * nlv < ASKS["SPY"]
     # The recorded state after is what IB booked: the simulator agrees to the cent.
     assert abs(details["cash_after"] - account["cash"]) < 0.01
     assert details["positions_after"] == account["positions"]
     assert {o["symbol"] for o in details["orders"]} == {"SPY", "TLT", "GLD"}
+    assert len(details["orders"]) == 3 + len(details["top_up"])
     assert all(o["status"] == "Filled" and o["action"] == "BUY" for o in details["orders"])
     assert details["cash_before"] == 100_000
+    assert details["target_weights"] == targets  # for the overview's drift
     assert await queue.redis.scard(keys.ACTIVE) == 0
 
 
@@ -88,7 +95,13 @@ async def test_rotation_sells_first_then_buys_on_the_real_cash(
 
     account = stack.ib.account("DU1000002")
     assert "QQQ" not in account["positions"] and "GLD" not in account["positions"]
-    assert_near(account["positions"], expected)
+    assert set(account["positions"]) == set(expected)
+    assert (
+        beyond_one_share(
+            account["positions"], account["cash"], account["net_liquidation"], targets, 1.0, ASKS
+        )
+        == {}
+    )
     orders = record["details"]["orders"]
     actions = [o["action"] for o in orders]
     assert actions == sorted(actions, key=lambda a: a != "SELL"), "sells come before buys"
@@ -134,11 +147,13 @@ async def test_the_cash_reserve_is_respected(stack: Stack, queue: EventQueue) ->
     await wait_outcome(queue, event.event_id)
 
     account = stack.ib.account("DU1000004")
-    assert account["cash"] >= 0.10 * account["net_liquidation"]
-    # Spare cash above the reserve: under one share of the dearer target, plus what the buys
-    # saved by filling at the ask rather than at their limit (ask + 0.5 %).
-    spare = account["cash"] - 0.10 * account["net_liquidation"]
-    assert spare < QUOTES["SPY"][1] + 0.005 * 0.9 * account["net_liquidation"]
+    nlv = account["net_liquidation"]
+    assert account["cash"] >= 0.10 * nlv
+    # Spare cash above the reserve: under one share of the dearer target (the top-up spent
+    # what the buys saved by filling at the ask rather than at their limit).
+    assert account["cash"] - 0.10 * nlv < QUOTES["SPY"][1]
+    targets = {"SPY": 0.5, "QQQ": 0.5}
+    assert beyond_one_share(account["positions"], account["cash"], nlv, targets, 10.0, ASKS) == {}
 
 
 async def test_print_rebalance_places_nothing_and_records_the_plan(
@@ -197,7 +212,7 @@ async def test_repeated_rebalance_converges_without_trading_again(
     stack.write_accounts([{"account_id": "DU1000008", "strategy_name": "growth"}])
     stack.zehnlabs.set_allocations("growth", {"SPY": 0.5, "TLT": 0.45})
     stack.ib.put_account("DU1000008", cash=40_000)
-    # Buys fill at the ask, below their limit: the few dollars saved are not worth a trade.
+    # The top-up's own fills save a few dollars below their limits: not worth a trade.
     stack.start_processor(MIN_TRADE_VALUE="500")
 
     first = await enqueue(stack, queue, "DU1000008")

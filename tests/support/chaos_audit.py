@@ -30,6 +30,7 @@ from tests.support.chaos import (
     covering_run,
     succeeded_runs,
 )
+from tests.support.targets import shares_off_at_market, shares_off_target
 
 CASH_TOLERANCE = 0.05
 """Dollars the replayed cash may differ from IB's books per order: the simulator's order view
@@ -37,9 +38,6 @@ rounds the average price to 4 decimals and the commission to cents."""
 
 SHARE_TOLERANCE = 1.0
 """One whole share: how far from its target a symbol may be."""
-
-BUY_SLIPPAGE_PERCENT = 0.5
-"""The processor's default BUY_SLIPPAGE_PERCENT: buys are sized at ask x (1 + this/100)."""
 
 
 def _epoch(value: str) -> float:
@@ -188,11 +186,6 @@ class Audit:
         self.violations.append(message)
 
 
-def limit_price(ask: float) -> float:
-    """The price the processor sizes a buy at: ask plus slippage, rounded up to the cent."""
-    return math.ceil(ask * (1 + BUY_SLIPPAGE_PERCENT / 100) * 100 - 1e-6) / 100
-
-
 def audit(run: ChaosRun) -> Audit:
     """Check SPEC section 5's guarantees on what happened.
 
@@ -214,12 +207,12 @@ def audit(run: ChaosRun) -> Audit:
     * cash never below the reserve: after every BUY fill, cash >= reserve% x net liquidation
       (positions at the last price), to the cent;
     * no symbol bought twice for one event: per queue event and weights version (a retry that
-      fetched newer weights rebalances to those), per symbol, at most one BUY order got fills;
-      and no BUY fill takes a symbol above its target (below) by more than one share;
-    * on target at the end: each symbol within one share of its target count
-      weight x net liquidation x (1 - reserve) / price, where the price is between the last
-      price and the buy limit price (ask + 0.5 %) the processor sizes its buys at: see
-      `shortfall` in the figures for how far below the last-price target accounts end;
+      fetched newer weights rebalances to those), per symbol, a BUY after the first can only
+      be the processor's top-up: it may spend no more than the cash the earlier BUYs' fills
+      left below their limit prices, plus one share, so buying the order again (the double
+      trade) fails; and no BUY fill takes a symbol more than one share above its target;
+    * on target at the end: each symbol within one share of its target (the planner's, see
+      `tests.support.targets`); how far from the target at market prices is in the figures;
     * nothing left: no dedup key, event body, state, lock, queued, waiting or in-flight id.
     """
     result = Audit()
@@ -371,15 +364,6 @@ def _audit_exclusive(result: Audit, attempts: Sequence[Attempt]) -> dict[str, An
     }
 
 
-def _one_share(
-    weights: Mapping[str, float], quotes: Mapping[str, tuple[float, float, float]]
-) -> float:
-    """The value of one share of the dearest target symbol: the whole-share granularity the
-    planner works in (it minimises the account's total error, so the cheapest symbol may absorb
-    what the dearer ones round off)."""
-    return max((quotes[symbol][1] for symbol in weights), default=0.0)
-
-
 def _audit_trading(
     result: Audit,
     run: ChaosRun,
@@ -443,14 +427,16 @@ def _audit_trading(
                 slack[key] = max(slack[key] - filled * price, 0.0)
             bought[key].add(symbol)
             slack[key] += filled * (float(order["limit_price"] or price) - price)
-            target = weights.get(symbol, 0.0) * nlv * (1 - seed.reserve_percent / 100)
-            over = positions[symbol] * last[symbol] - target
-            worst_over = max(worst_over, over / last[symbol])
-            if over > _one_share(weights, run.quotes) + 0.005:
+            asks = {s: quote[1] for s, quote in run.quotes.items()}
+            over = shares_off_target(positions, cash, nlv, weights, seed.reserve_percent, asks)[
+                symbol
+            ]
+            worst_over = max(worst_over, over)
+            if over > SHARE_TOLERANCE:
                 result.fail(
                     f"{account_id}: event {found.attempt.event_id} bought {symbol} up to "
-                    f"{positions[symbol]} shares, {over:.2f} above its target of "
-                    f"{target / last[symbol]:.2f} shares (weight {weights.get(symbol, 0.0)})"
+                    f"{positions[symbol]} shares, {over:.2f} above its target "
+                    f"(weight {weights.get(symbol, 0.0)})"
                 )
         books = facts["accounts"][account_id]
         if abs(books["cash"] - cash) > CASH_TOLERANCE * len(orders):
@@ -471,36 +457,41 @@ def _audit_trading(
 def _audit_targets(
     result: Audit, run: ChaosRun, books_by_account: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
-    worst_under = worst_over = worst_percent = 0.0
-    beyond_one_share = 0
+    """Every symbol of every account within one whole share of its target (the planner's:
+    `tests.support.targets`); how far from the target at market prices, as figures."""
+    asks = {symbol: quote[1] for symbol, quote in run.quotes.items()}
+    worst_under = worst_over = market_under = market_over = worst_percent = 0.0
+    beyond = 0
     for account in run.accounts:
         books = books_by_account[account.account_id]
         weights = run.current_weights(account.strategy)
-        nlv = float(books["net_liquidation"])
-        investable = nlv * (1 - account.reserve_percent / 100)
-        one_share = _one_share(weights, run.quotes)
-        for symbol in sorted(set(weights) | set(books["positions"])):
-            _, ask, last = run.quotes[symbol]
-            held = books["positions"].get(symbol, 0)
-            at_last = weights.get(symbol, 0.0) * investable / last
-            at_limit = weights.get(symbol, 0.0) * investable / limit_price(ask)
-            worst_under = max(worst_under, at_last - held)
-            worst_over = max(worst_over, held - at_last)
-            beyond_one_share += int(abs(held - at_last) > SHARE_TOLERANCE)
-            low, high = at_limit - one_share / last, at_last + one_share / last
-            if not low - 1e-9 <= held <= high + 1e-9:
+        nlv, cash = float(books["net_liquidation"]), float(books["cash"])
+        positions = books["positions"]
+        off = shares_off_target(positions, cash, nlv, weights, account.reserve_percent, asks)
+        for symbol, shares in off.items():
+            worst_under = max(worst_under, -shares)
+            worst_over = max(worst_over, shares)
+            if abs(shares) > SHARE_TOLERANCE:
+                beyond += 1
+                held = positions.get(symbol, 0)
                 result.fail(
-                    f"{account.account_id}: holds {held} {symbol}, target {at_limit:.2f} (at the "
-                    f"buy limit price) to {at_last:.2f} (at the last price) shares, give or take "
-                    f"{one_share:.2f} USD: weight {weights.get(symbol, 0.0)} of {nlv:.2f} less "
+                    f"{account.account_id}: holds {held} {symbol}, {shares:+.2f} shares from "
+                    f"its target {held - shares:.2f}: weights {weights}, positions "
+                    f"{dict(positions)}, cash {cash:.2f}, net liquidation {nlv:.2f}, "
                     f"{account.reserve_percent}% reserve"
                 )
+        at_market = shares_off_at_market(positions, nlv, weights, account.reserve_percent, asks)
+        market_under = max([market_under, *(-v for v in at_market.values())])
+        market_over = max([market_over, *at_market.values()])
+        investable = nlv * (1 - account.reserve_percent / 100)
         cash_target = nlv - investable * math.fsum(weights.values())
-        worst_percent = max(worst_percent, 100 * (float(books["cash"]) - cash_target) / nlv)
+        worst_percent = max(worst_percent, 100 * (cash - cash_target) / nlv)
     return {
         "final_worst_shares_below_target": round(worst_under, 2),
         "final_worst_shares_above_target": round(worst_over, 2),
-        "final_symbols_beyond_one_share": beyond_one_share,
+        "final_symbols_beyond_one_share": beyond,
+        "final_worst_shares_below_target_at_market": round(market_under, 2),
+        "final_worst_shares_above_target_at_market": round(market_over, 2),
         "final_worst_idle_cash_percent_of_nlv": round(worst_percent, 3),
     }
 

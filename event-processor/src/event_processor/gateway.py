@@ -46,6 +46,7 @@ class OrderReport:
     filled: int = 0
     average_price: float | None = None
     commission: float = 0.0
+    commissions_known: bool = True  # False: a fill's commission report never came
     error: str | None = None
     fills: list[dict[str, float | str]] = field(default_factory=list)
 

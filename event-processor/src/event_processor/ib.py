@@ -6,6 +6,8 @@ IB accepts about 50 API messages per second per client, so what can be shared is
 - positions come from the positions subscription opened at connect (IB pushes changes);
 - contract details (trading hours) are cached per symbol and IB day, quotes for a few seconds;
 - server time and the open-order list are shared the same way as account values.
+ib_async keeps every trade and fill of a session; ours are dropped from its books a few seconds
+after they are done and reported, so a long session's memory does not grow with its orders.
 ib_async itself paces what we send to 45 messages per second, at most 10 at once, so that no
 second ever holds more than 50.
 """
@@ -22,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from ib_async import IB, Contract, LimitOrder, MarketOrder, Stock, Trade
+from ib_async import IB, Contract, Event, LimitOrder, MarketOrder, Stock, Trade
 from ib_async.contract import ContractDetails
 from ib_async.ib import StartupFetch
 from ib_async.wrapper import RequestError
@@ -48,6 +50,9 @@ SERVER_TIME_REUSE_SECONDS = 2.0
 PACING_PER_SECOND = 45  # messages ib_async sends per second at most (IB allows 50)
 PACING_BURST = 10  # messages sent at once at most; any one second then holds at most 50
 DONE_STATES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+# How long a finished trade stays in ib_async's books: IB may still send a last orderStatus or
+# openOrder for it, which must find it (or ib_async logs an unknown order, or books it anew).
+DONE_TRADES_KEPT_SECONDS = 5.0
 
 
 class _NextResult(Generic[T]):
@@ -93,6 +98,7 @@ class IBGateway:
         request_timeout: float = 15.0,
         quote_ttl_seconds: float = 10.0,
         market_data_type: int = MARKET_DATA_DELAYED,
+        done_trades_kept_seconds: float = DONE_TRADES_KEPT_SECONDS,
     ) -> None:
         self.host = host
         self.port = port
@@ -100,6 +106,7 @@ class IBGateway:
         self.request_timeout = request_timeout
         self.quote_ttl_seconds = quote_ttl_seconds
         self.market_data_type = market_data_type
+        self.done_trades_kept_seconds = done_trades_kept_seconds
         self.client_id: int | None = None
         self.ib = IB()
         # Chaos/bench (issue 9): ib_async's default pacing sends up to 45 messages at once and
@@ -412,6 +419,7 @@ class IBGateway:
                     f"{timeout_seconds:g}s"
                 )
             log.info("orders.cancelled", count=len(trades))
+            self._forget_later(trades)
         return len(trades)
 
     async def execute(
@@ -468,6 +476,7 @@ class IBGateway:
             await self._wait_done(pending, CANCEL_CONFIRM_SECONDS)
         await self._wait_commissions(all_trades)
         reports = [self._report(report, trade) for report, trade in trades]
+        self._forget_later(all_trades)
         if pending and not self.connected:
             raise GatewayError(
                 "connection to IB Gateway lost while waiting for fills: "
@@ -505,6 +514,39 @@ class IBGateway:
             ],
         )
 
+    def _forget_later(self, trades: list[Trade]) -> None:
+        """Drop our done trades from ib_async's books once DONE_TRADES_KEPT_SECONDS passed.
+        ib_async keeps every trade, its log and its fills for the whole session: a fan-out to 200
+        accounts left 1,600 of them, about 13 MiB (issue 9). Working orders are never dropped:
+        ib_async still books their updates, and the cancel at shutdown needs them."""
+        done = [
+            t
+            for t in trades
+            if t.order.clientId == self.client_id and t.orderStatus.status in DONE_STATES
+        ]
+        if done:
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.done_trades_kept_seconds, self._forget, done)
+
+    def _forget(self, trades: list[Trade]) -> None:
+        wrapper = self.ib.wrapper
+        for trade in trades:
+            order = trade.order
+            key = wrapper.orderKey(order.clientId, order.orderId, order.permId)
+            if trade.orderStatus.status not in DONE_STATES or wrapper.trades.get(key) is not trade:
+                continue  # working again, or the books were reset by a reconnect
+            del wrapper.trades[key]
+            if wrapper.permId2Trade.get(order.permId) is trade:
+                del wrapper.permId2Trade[order.permId]
+            for fill in trade.fills:
+                if wrapper.fills.get(fill.execution.execId) is fill:
+                    del wrapper.fills[fill.execution.execId]
+            self._order_errors.pop(order.orderId, None)
+            # Each of the trade's events keeps the last value it emitted, the trade itself: a
+            # cycle that only a full garbage collection frees, which comes seldom (issue 9).
+            for name in trade.events:
+                getattr(trade, name)._value = Event.NO_VALUE
+
     def _report(self, report: OrderReport, trade: Trade) -> OrderReport:
         report.status = trade.orderStatus.status
         report.filled = int(trade.filled())
@@ -515,6 +557,7 @@ class IBGateway:
                 sum(f.execution.shares * f.execution.price for f in fills) / shares, 6
             )
             report.commission = sum(f.commissionReport.commission for f in fills)
+            report.commissions_known = all(f.commissionReport.execId for f in fills)
             report.fills = [
                 {
                     "exec_id": f.execution.execId,

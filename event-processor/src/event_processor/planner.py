@@ -16,10 +16,13 @@ objective and the algorithm with examples; in short:
 The plan: non-targets are liquidated; every target then gets the count that minimises the
 error plus the spread of each share traded, chosen exactly by branch and bound among the
 whole counts around its target, its holding and its deficit scaled to the cash, the cheapest
-symbol filling in with any count; cash still a whole share above its target is then spent
-share by share where that lowers the error most. The spread charge is what trading there and
-back would cost, so a plan's own result is the best choice from there: planning it again plans
-nothing. `plan_buys_after_sells` is the same with sells ruled out, for the second phase.
+symbol filling in with any count; a count more than one share from its target is charged
+`OFF_TARGET_PENALTY`, so every symbol ends within one share of its target wherever the cash
+allows. Cash still a whole share above its target is then spent share by share where that
+lowers the error most, never past a symbol's target rounded up. The spread charge is what
+trading there and back would cost, so a plan's own result is the best choice from there:
+planning it again plans nothing. `plan_buys_after_sells` is the same with sells ruled out,
+for the second phase.
 """
 
 from __future__ import annotations
@@ -71,6 +74,13 @@ choices the planner takes the one that trades least, so ties never trade."""
 
 MAX_PLAN_ROUNDS = 16
 """Bound on the rounds that take the weights of the plan's own result (two or three suffice)."""
+
+OFF_TARGET_PENALTY = 1_000.0
+"""Dollars of error charged per dollar a symbol ends beyond one whole share from its target.
+The tracking error alone may leave the rounding of the dearer symbols on the cheapest one
+(several shares of a $22 symbol when a $290 one rounds up): this makes every symbol end
+within one share of its target wherever the cash allows it, and ranks plans by tracking error
+among those."""
 
 RESERVE_SEARCH_STEPS = 60
 """Bisection steps when the targets are scaled down to restore the reserve (2^-60 resolution)."""
@@ -302,7 +312,10 @@ def _checked_targets(targets: Mapping[str, float]) -> dict[str, float]:
     total = math.fsum(targets.values())
     if total > MAX_WEIGHT_SUM:
         raise PlanError(f"targets: weights sum to {total:.6g}, above {MAX_WEIGHT_SUM}")
-    return {symbol: float(weight) for symbol, weight in targets.items() if weight > 0}
+    # A sum just above 1 is rounding at the source: scaled to 1, as the processor does with
+    # the allocations it fetches, so that every target can be reached.
+    scale = 1.0 / total if total > 1.0 else 1.0
+    return {symbol: float(weight) * scale for symbol, weight in targets.items() if weight > 0}
 
 
 def _checked_positions(positions: Mapping[str, int]) -> dict[str, int]:
@@ -507,6 +520,7 @@ def _plan_with_sells(book: _Book, skipped: set[int]) -> tuple[list[int], set[int
     previous: list[int] | None = None
     restored: set[int] = set()
     counts = start
+    seen: list[list[int]] = []
     for _ in range(MAX_PLAN_ROUNDS):
         restored = set()
         chosen = _search(book, value, start, skipped, may_sell=True)
@@ -516,9 +530,43 @@ def _plan_with_sells(book: _Book, skipped: set[int]) -> tuple[list[int], set[int
         counts = chosen if chosen is not None else counts
         if counts == previous:
             break
+        if counts in seen and not restored:
+            # A cycle: each plan's value makes the other the better choice (a target on the
+            # edge of "within one share" as the spread the sells lose moves it). Take a member
+            # whose result, planned again, stays as it is.
+            return _settled(book, seen[seen.index(counts) :], skipped), restored
+        seen.append(counts)
         previous = counts
         value = book.value(book.cash_after(counts), counts)
-    return counts, restored
+    if restored:
+        return counts, restored
+    return _settled(book, [counts], skipped), restored
+
+
+def _settled(book: _Book, cycle: list[list[int]], skipped: set[int]) -> list[int]:
+    """A plan that a plan of its own result keeps: the first such member of `cycle`, else
+    the first such plan among what the members' results would be planned to, and so on
+    (each is reachable from the book directly, with no less cash than through the member)."""
+    candidates = cycle
+    for _ in range(MAX_PLAN_ROUNDS):
+        planned_again: list[list[int]] = []
+        for counts in candidates:
+            again = _replanned(book, counts, skipped)
+            if again is None or again == counts:
+                return counts
+            if book.cash_after(again) >= book.reserve_micros and again not in planned_again:
+                planned_again.append(again)
+        if not planned_again:
+            break
+        candidates = planned_again
+    return cycle[-1]
+
+
+def _replanned(book: _Book, counts: list[int], skipped: set[int]) -> list[int] | None:
+    """What a plan of the result of `counts` would change the counts to."""
+    after = dataclasses.replace(book, held=counts, cash_micros=book.cash_after(counts))
+    value = after.value(after.cash_micros, counts)
+    return _search(after, value, counts, skipped, may_sell=True)
 
 
 def _target_shares(book: _Book, i: int, value_micros: int) -> float:
@@ -623,9 +671,33 @@ class _Choice:
         ordered = sorted(movable, key=lambda i: (-book.limit_micros[i], book.symbols[i]))
         self.symbols = ordered[:-1]
         self.filler = ordered[-1]
-        # options[k]: (cash change in micro-dollars, error + spread charge, count, dollars
-        # traded) per candidate
-        self.options: list[list[tuple[int, float, int, float]]] = []
+        self.order = ordered
+        # The one-share band is taken at each plan's own value: cash plus positions at limit
+        # prices once it has filled. A buy leaves that value as it is; a sell loses its spread.
+        # So a plan's value lies between `most_value` (nothing sold) and that less every
+        # movable holding's spread; the bounds charge the least penalty over that range.
+        moving = set(movable)
+        self.unmoved_value = sum(
+            count * book.limit_micros[i] for i, count in enumerate(base) if i not in moving
+        )
+        most_value = self.cash + self.unmoved_value
+        most_value += sum(book.held[i] * book.limit_micros[i] for i in movable)
+        least_value = most_value - sum(
+            book.held[i] * (book.limit_micros[i] - book.bid_micros[i]) for i in movable
+        )
+        self.shares_per_micro = {
+            i: book.weight[i] / book.limit_micros[i] for i in movable
+        }  # target shares per micro-dollar of value above the reserve
+        self.band = {
+            i: (
+                self.shares_per_micro[i] * (least_value - book.reserve_micros),
+                self.shares_per_micro[i] * (most_value - book.reserve_micros),
+            )
+            for i in movable
+        }
+        # options[k]: (cash change in micro-dollars, error + spread charge + least penalty,
+        # count, dollars traded, error + spread charge) per candidate
+        self.options: list[list[tuple[int, float, int, float, float]]] = []
         for i in self.symbols:
             held = book.held[i]
             target = _target_shares(book, i, value_micros)
@@ -672,7 +744,8 @@ class _Choice:
     def best(self) -> dict[int, int] | None:
         """Symbol index -> count with the least error plus spread charges (None: nothing keeps
         the cash at the reserve); of equally good ones, the one that trades least."""
-        self._walk(0, self.cash, 0.0, 0.0)
+        self._walk(0, self.cash, 0.0, 0.0, 0.0, 0)
+        self._consider_standing_still()
         if self.best_pick is None:
             return None
         chosen = dict(zip(self.symbols, self.best_pick[:-1], strict=True))
@@ -682,15 +755,23 @@ class _Choice:
     def _goal(self, i: int) -> float:
         return self.book.weight[i] * self.investable
 
-    def _option(self, i: int, count: int) -> tuple[int, float, int, float]:
+    def _option(self, i: int, count: int) -> tuple[int, float, int, float, float]:
         book = self.book
         held = book.held[i]
         price = book.bid_micros[i] if count < held else book.limit_micros[i]
         charge = (book.limit[i] - book.bid[i]) * abs(count - held)
         cost = abs(count * book.limit[i] - self._goal(i)) + charge
-        return (held - count) * price, cost, count, abs(count - held) * book.limit[i]
+        lowest, highest = self.band[i]
+        least_off = max(count - highest, lowest - count) - 1.0  # beyond one share at best
+        least_penalty = OFF_TARGET_PENALTY * least_off * book.limit[i] if least_off > 0 else 0.0
+        traded = abs(count - held) * book.limit[i]
+        return (held - count) * price, cost + least_penalty, count, traded, cost
 
-    def _walk(self, depth: int, cash: int, cost: float, traded: float) -> None:
+    def _walk(
+        self, depth: int, cash: int, cost: float, traded: float, error: float, invested: int
+    ) -> None:
+        """`cost` bounds the plan's cost from below (least penalties); `error` is its error
+        and spread charges alone; `invested` the picked counts' value at limit prices."""
         # A branch is cut when even its bound is worse than the best so far; within the float
         # tolerance it is a tie and is explored, since it may trade less.
         self.nodes += 1
@@ -702,7 +783,7 @@ class _Choice:
         if depth == len(self.symbols):
             line = abs(cash / MICROS_PER_DOLLAR - self.balance_point)
             if cost + line <= self.best_error + IMPROVEMENT_EPSILON:
-                self._fill(cash, cost, traded)
+                self._fill(cash, traded, error, invested)
             return
         if cash + self.most_change[depth] + self.filler_most_cash < self.reserve:
             return  # even the sells that bring most cannot keep the reserve
@@ -711,11 +792,19 @@ class _Choice:
         cash_line = low if low > 0 else (-high if high < 0 else 0.0)
         if cost + self.least_cost[depth] + cash_line > self.best_error + IMPROVEMENT_EPSILON:
             return
-        for change, option_cost, count, option_traded in self.options[depth]:
+        limit = self.book.limit_micros[self.symbols[depth]]
+        for change, option_cost, count, option_traded, option_error in self.options[depth]:
             self.pick[depth] = count
-            self._walk(depth + 1, cash + change, cost + option_cost, traded + option_traded)
+            self._walk(
+                depth + 1,
+                cash + change,
+                cost + option_cost,
+                traded + option_traded,
+                error + option_error,
+                invested + count * limit,
+            )
 
-    def _fill(self, cash: int, cost: float, traded: float) -> None:
+    def _fill(self, cash: int, traded: float, error: float, invested: int) -> None:
         """The filler's best count given `cash`; keeps the pick if it beats the best so far."""
         held, limit, bid = self.filler_held, self.filler_limit_micros, self.filler_bid_micros
         if cash >= self.reserve:
@@ -727,18 +816,26 @@ class _Choice:
         least = 0 if self.may_sell else held
         if most < least:
             return
+        # The plan's own value unless the filler sells (a buy leaves it as it is).
+        kept_value = cash + self.unmoved_value + invested + held * limit
         # The error is piecewise linear in the count, with breakpoints at the target, at the
-        # holding and where the cash line crosses its target: the best count is next to one.
+        # holding and where the cash line crosses its target: the best count is next to one;
+        # the penalty adds breakpoints one share either side of the target at the plan's value.
         gap = cash / MICROS_PER_DOLLAR - self.cash_target
         step = int(gap // self.filler_limit) if gap >= 0 else -int(-gap // self.filler_bid)
         shares = self.filler_shares
+        own = self.shares_per_micro[self.filler] * (kept_value - self.reserve)
         points = {held, least, most, math.floor(shares), math.ceil(shares)}
+        points.update((math.floor(own), math.ceil(own), math.ceil(own - 1), math.floor(own + 1)))
         points.update((held + step - 1, held + step, held + step + 1))
         for count in points:
             if least <= count <= most:
-                change, option_cost = self._filler_option(count)
+                change, option_error = self._filler_option(count)
+                value = kept_value - max(0, held - count) * (limit - bid)
+                spare = cash + change - self.reserve
+                penalty = self._penalty(value, spare, (*self.pick, count))
                 line = abs((cash + change) / MICROS_PER_DOLLAR - self.cash_target)
-                total = cost + option_cost + line
+                total = error + option_error + penalty + line
                 moved = traded + abs(count - held) * self.filler_limit
                 if total < self.best_error - IMPROVEMENT_EPSILON or (
                     total <= self.best_error + IMPROVEMENT_EPSILON
@@ -748,7 +845,48 @@ class _Choice:
                     self.best_traded = moved
                     self.best_pick = [*self.pick, count]
 
+    def _penalty(
+        self, value_micros: int, spare_micros: int, counts: Sequence[int], *, still: bool = False
+    ) -> float:
+        """OFF_TARGET_PENALTY of a whole plan (`counts` in `self.order`) whose own value and
+        cash above the reserve are given. With `still` (the plan that trades nothing), a
+        holding below its target is not charged when the cash cannot buy one more share."""
+        book, investable = self.book, value_micros - self.book.reserve_micros
+        total = 0.0
+        for i, count in zip(self.order, counts, strict=True):
+            off = count - self.shares_per_micro[i] * investable
+            if still and off < 0 and spare_micros < book.limit_micros[i]:
+                continue
+            beyond = abs(off) - 1.0
+            if beyond > SHARE_COUNT_NOISE:
+                total += OFF_TARGET_PENALTY * beyond * book.limit[i]
+        return total
+
+    def _consider_standing_still(self) -> None:
+        """Take the plan that trades nothing when it is as good, not charging it for a holding
+        below its target that the cash cannot buy a share of. Otherwise the only way to that
+        share would be to sell another symbol, and the value a plan is measured at depends on
+        what it sells: from the result of such a trade, the trade back can look as needed, and
+        planning a plan's result again would trade each time. The promise is the same: within
+        one share of the target where the cash allows."""
+        if self.cash < self.reserve:
+            return
+        held = [self.book.held[i] for i in self.order]
+        error = sum(self._option(i, self.book.held[i])[4] for i in self.symbols)
+        error += self._filler_option(self.filler_held)[1]
+        error += abs(self.cash / MICROS_PER_DOLLAR - self.cash_target)
+        value = self.cash + self.unmoved_value
+        value += sum(
+            count * self.book.limit_micros[i] for i, count in zip(self.order, held, strict=True)
+        )
+        total = error + self._penalty(value, self.cash - self.reserve, held, still=True)
+        if total <= self.best_error + IMPROVEMENT_EPSILON:
+            self.best_error = min(total, self.best_error)
+            self.best_traded = 0.0
+            self.best_pick = held  # the filler is last in self.order
+
     def _filler_option(self, count: int) -> tuple[int, float]:
+        """The filler at `count`: cash change and error plus spread charge (no penalty)."""
         held = self.filler_held
         if count < held:
             change = (held - count) * self.filler_bid_micros
@@ -761,9 +899,9 @@ class _Choice:
 
 def _spend_spare(book: _Book, value_micros: int, start: list[int], movable: list[int]) -> list[int]:
     """Use cash a whole share above its target: first cancel planned sells it makes needless,
-    then buy the share that lowers the error most, and where none lowers it, a share of the
-    least over-weight symbol (a share bought with spare cash moves weight from one over-weight
-    line to another and leaves the error as it is)."""
+    then buy the share that lowers the error most, or leaves it as it is. Never past a
+    symbol's target rounded up: spare cash stays cash rather than pile onto one symbol (a share
+    bought with spare cash would move weight from one over-weight line to another)."""
     counts = list(start)
     investable = (value_micros - book.reserve_micros) / MICROS_PER_DOLLAR
     cash = book.cash_after(counts)
@@ -774,6 +912,8 @@ def _spend_spare(book: _Book, value_micros: int, start: list[int], movable: list
     while True:
         pick, best = -1, (False, -math.inf, -math.inf)
         for i in movable:
+            if deficit[i] < -IMPROVEMENT_EPSILON:
+                continue  # at its target or above: one share more is more than one over
             cancels = counts[i] < book.held[i]
             paid = book.bid_micros[i] if cancels else book.limit_micros[i]
             if cash - paid < book.reserve_micros:

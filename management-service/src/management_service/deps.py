@@ -1,4 +1,8 @@
-"""Dependencies of the routes: the queue, the configuration and the bearer-token check."""
+"""Dependencies of the routes: the queue, the configuration and the bearer-token check.
+
+Each is `async def` though none awaits: FastAPI runs a plain `def` dependency in a worker thread,
+a thread hop per dependency and request, and a thread whose malloc arena stays resident (issue 9).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ class ServiceState:
     queue: EventQueue | None = None
 
 
-def service_state(request: Request) -> ServiceState:
+async def service_state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.service
     return state
 
@@ -32,13 +36,13 @@ def service_state(request: Request) -> ServiceState:
 State = Annotated[ServiceState, Depends(service_state)]
 
 
-def get_queue(state: State) -> EventQueue:
+async def get_queue(state: State) -> EventQueue:
     if state.queue is None:
         raise RuntimeError("the management service was not started: no Redis client yet")
     return state.queue
 
 
-def get_redis(state: State) -> Redis:
+async def get_redis(state: State) -> Redis:
     if state.redis is None:
         raise RuntimeError("the management service was not started: no Redis client yet")
     return state.redis
@@ -53,7 +57,7 @@ bearer = HTTPBearer(
 )
 
 
-def require_token(
+async def require_token(
     state: State,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:

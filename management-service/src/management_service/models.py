@@ -303,6 +303,28 @@ class HistoryList(BaseModel):
     account_id: str | None = None
 
 
+class SymbolDrift(BaseModel):
+    symbol: str
+    shares: int
+    target_shares: float
+    target_percent: float = Field(description="Weight x (1 - reserve), in percent.")
+    actual_percent: float
+    drift_percent: float = Field(description="actual_percent - target_percent.")
+
+
+class AccountDrift(BaseModel):
+    """Where the account stood against its targets right after its last rebalance, valued at
+    the mid of the quotes that rebalance used (prices have moved since)."""
+
+    as_of: str | None = Field(description="finished_at of the rebalance it comes from.")
+    tracking_error_percent: float = Field(
+        description="Half the sum of |drift| over every symbol and the cash line."
+    )
+    cash_percent: float
+    cash_drift_percent: float
+    symbols: list[SymbolDrift]
+
+
 class AccountOverview(BaseModel):
     """An account of accounts.yaml with the last finished attempt of it."""
 
@@ -318,6 +340,9 @@ class AccountOverview(BaseModel):
     last_event_at: str | None = Field(default=None, description="finished_at of the last attempt.")
     last_error: str | None = None
     last_success_at: str | None = None
+    drift: AccountDrift | None = Field(
+        default=None, description="Drift from target after the last successful rebalance."
+    )
 
 
 class AccountList(BaseModel):

@@ -21,15 +21,20 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-import apprise
 from pydantic import SecretStr
 
 from rebalancer_shared.errors import ConfigError
 from rebalancer_shared.log import REDACTED, get_logger
 from rebalancer_shared.settings import Settings
+
+if TYPE_CHECKING:
+    import apprise
+
+# apprise's NotifyType values: the notice's icon and colour where the service shows one.
+NoticeType = Literal["info", "success", "warning", "failure"]
 
 # One notice per failing event per hour: enough to know it still fails, not a flood while it is
 # retried every minute.
@@ -84,6 +89,10 @@ class Notifier:
         self._gateway_alerted = False
         self._apprise: apprise.Apprise | None = None
         if plain:
+            # Imported only when there is somewhere to send to: apprise and requests take about
+            # 2 MiB of memory (issue 9), which a processor without NOTIFY_URLS never needs.
+            import apprise
+
             _APPRISE_LOG_FILTER.add_secrets(plain)
             self._apprise = apprise.Apprise()
             for number, url in enumerate(plain, start=1):
@@ -139,7 +148,7 @@ class Notifier:
             "rebalance_done",
             title,
             "\n".join(lines),
-            apprise.NotifyType.SUCCESS,
+            "success",
             account_id=account_id,
             event_id=event_id,
         )
@@ -175,7 +184,7 @@ class Notifier:
             "event_failed",
             f"{account_id}: event failed",
             "\n".join(lines),
-            apprise.NotifyType.FAILURE,
+            "failure",
             account_id=account_id,
             event_id=event_id,
         )
@@ -189,7 +198,7 @@ class Notifier:
             "delayed_to_open",
             f"{account_id}: delayed to market open",
             body,
-            apprise.NotifyType.INFO,
+            "info",
             account_id=account_id,
             event_id=event_id,
         )
@@ -205,7 +214,7 @@ class Notifier:
             "gateway_unreachable",
             f"IB Gateway unreachable for {minutes:.0f} min",
             body,
-            apprise.NotifyType.WARNING,
+            "warning",
         )
 
     async def gateway_back(self) -> bool:
@@ -219,7 +228,7 @@ class Notifier:
             "gateway_back",
             "IB Gateway connected again",
             "Waiting events run now.",
-            apprise.NotifyType.SUCCESS,
+            "success",
         )
 
     # -- delivery --------------------------------------------------------------------------------
@@ -229,7 +238,7 @@ class Notifier:
         kind: str,
         title: str,
         body: str,
-        notify_type: apprise.NotifyType,
+        notify_type: NoticeType,
         **fields: str,
     ) -> bool:
         if self._apprise is None:

@@ -1,7 +1,8 @@
 """`rebalance` and `print-rebalance`: SPEC section 6, steps 1 to 9.
 
     allocations ─▶ snapshot ─▶ hours (all or none) ─▶ quotes ─▶ cancel open orders ─▶ plan
-        ─▶ sells (market) ─▶ actual cash ─▶ buys planned again ─▶ buys (limit) ─▶ record
+        ─▶ sells (market) ─▶ actual cash ─▶ buys planned again ─▶ buys (limit)
+        ─▶ top-up from the cash the fills left below their limits ─▶ record
 
 A failure at any step raises CommandFailed with what was done so far; the retry starts again
 from the account's actual state, so a repeated rebalance converges and never double-buys.
@@ -9,6 +10,7 @@ from the account's actual state, so a repeated rebalance converges and never dou
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -19,6 +21,7 @@ from event_processor.commands.base import CommandContext, CommandFailed, DelayUn
 from event_processor.gateway import AccountSnapshot, GatewayError, OrderReport, OrderRequest
 from event_processor.hours import all_open_at, earliest_all_open
 from event_processor.planner import (
+    Buy,
     Plan,
     PlanError,
     PlanInput,
@@ -86,6 +89,7 @@ async def _run(ctx: CommandContext, place_orders: bool) -> Details:
 
     plan = _plan(_plan_input(ctx, snapshot, allocations.weights, quotes))
     details["plan"] = _plan_record(plan)
+    details["target_weights"] = dict(plan.target_weights)  # after replacements: for the drift
     lap("plan")
     if not place_orders:
         log.info("rebalance.planned", sells=len(plan.sells), buys=len(plan.buys))
@@ -104,39 +108,78 @@ async def _run(ctx: CommandContext, place_orders: bool) -> Details:
     # The buys are planned again from the cash IB reports after the sells, not the estimate.
     after_sells = await _snapshot(ctx) if sells else snapshot
     details["cash_after_sells"] = after_sells.cash
-    try:
-        buys = plan_buys_after_sells(_plan_input(ctx, after_sells, allocations.weights, quotes))
-    except PlanError as error:
-        raise CommandFailed(f"planning the buys failed: {error}", details) from None
-    details["buys_replanned"] = [
-        {"symbol": b.symbol, "quantity": b.quantity, "limit_price": b.limit_price} for b in buys
-    ]
-    buy_reports: list[OrderReport] = []
+    buys = _plan_buys(ctx, after_sells, allocations.weights, quotes, "planning the buys")
+    details["buys_replanned"] = _buy_records(buys)
+    state = after_sells
     if buys:
-        await ctx.guard()
-        requests = [OrderRequest(b.symbol, "BUY", b.quantity, b.limit_price) for b in buys]
-        buy_reports = await _execute(ctx, requests)
-        orders += [report.as_record() for report in buy_reports]
-        _require_complete(buy_reports, "buy", details)
+        reports = await _buy(ctx, buys, orders, details)
+        state = _after_buys(state, reports)
         lap("buys")
+        # Buys are sized at their limit price (ask + slippage), so no fill can take the cash
+        # below the reserve, and fill at the ask or better: what that leaves (about the
+        # slippage on every dollar bought) is spent in one more round, planned the same way
+        # from the cash IB booked. Without it the account stays that far below its targets.
+        top_up: list[Buy] = []
+        if all(report.commissions_known for report in reports):
+            top_up = _plan_buys(ctx, state, allocations.weights, quotes, "planning the top-up")
+        else:
+            log.warning("rebalance.top_up_skipped", reason="a commission report never came")
+        details["top_up"] = _buy_records(top_up)
+        if top_up:
+            state = _after_buys(state, await _buy(ctx, top_up, orders, details))
+            lap("top_up")
 
     # The state after, from what IB booked for the buys (its executions and commission
     # reports): asking IB for the account again would cost messages every account pays.
-    cash_after, positions_after = _after_buys(after_sells, buy_reports)
-    details["cash_after"] = round(cash_after, 2)
-    details["positions_after"] = positions_after
+    details["cash_after"] = round(state.cash, 2)
+    details["positions_after"] = {
+        symbol: count for symbol, count in state.positions.items() if count
+    }
     lap("done")
-    log.info("rebalance.done", orders=len(orders), cash_after=round(cash_after, 2))
+    log.info("rebalance.done", orders=len(orders), cash_after=round(state.cash, 2))
     return details
 
 
-def _after_buys(start: AccountSnapshot, reports: list[OrderReport]) -> tuple[float, dict[str, int]]:
+def _plan_buys(
+    ctx: CommandContext,
+    state: AccountSnapshot,
+    weights: dict[str, float],
+    quotes: dict[str, Quote],
+    what: str,
+) -> list[Buy]:
+    try:
+        return plan_buys_after_sells(_plan_input(ctx, state, weights, quotes))
+    except PlanError as error:
+        raise CommandFailed(f"{what} failed: {error}", ctx.details) from None
+
+
+async def _buy(
+    ctx: CommandContext, buys: Sequence[Buy], orders: list[dict[str, object]], details: Details
+) -> list[OrderReport]:
+    await ctx.guard()
+    requests = [OrderRequest(b.symbol, "BUY", b.quantity, b.limit_price) for b in buys]
+    reports = await _execute(ctx, requests)
+    orders += [report.as_record() for report in reports]
+    _require_complete(reports, "buy", details)
+    return reports
+
+
+def _buy_records(buys: Sequence[Buy]) -> list[dict[str, object]]:
+    return [
+        {"symbol": b.symbol, "quantity": b.quantity, "limit_price": b.limit_price} for b in buys
+    ]
+
+
+def _after_buys(start: AccountSnapshot, reports: list[OrderReport]) -> AccountSnapshot:
+    """The account once the buys filled: cash less what they cost with commissions. Net
+    liquidation stays the one IB last reported (the buys lower it only by their costs, so the
+    reserve taken of it errs on the safe side)."""
     cash = start.cash
     positions = dict(start.positions)
     for report in reports:
         cash -= report.filled * (report.average_price or 0.0) + report.commission
         positions[report.symbol] = positions.get(report.symbol, 0) + report.filled
-    return cash, {symbol: count for symbol, count in positions.items() if count}
+    return dataclasses.replace(start, cash=cash, positions=positions)
 
 
 def _plan_input(
@@ -223,10 +266,7 @@ def _plan(plan_input: PlanInput) -> Plan:
 def _plan_record(plan: Plan) -> dict[str, object]:
     return {
         "sells": [{"symbol": s.symbol, "quantity": s.quantity} for s in plan.sells],
-        "buys": [
-            {"symbol": b.symbol, "quantity": b.quantity, "limit_price": b.limit_price}
-            for b in plan.buys
-        ],
+        "buys": _buy_records(plan.buys),
         "expected_cash_after": plan.expected_cash_after,
     }
 

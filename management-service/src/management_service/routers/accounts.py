@@ -1,4 +1,4 @@
-"""`GET /accounts`: accounts.yaml with each account's last outcome from the history."""
+"""`GET /accounts`: accounts.yaml with each account's last outcome and drift from the history."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from rebalancer_shared.events import Outcome
 
 from management_service.deps import Queue, State
-from management_service.models import AccountList, AccountOverview
+from management_service.drift import drift_of
+from management_service.models import AccountDrift, AccountList, AccountOverview
 
 router = APIRouter(tags=["accounts"])
 
@@ -32,6 +33,26 @@ def last_attempts(
     return last, success
 
 
+def last_rebalances(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The newest succeeded `rebalance` of each account (records are newest first)."""
+    found: dict[str, dict[str, Any]] = {}
+    for record in records:
+        account = record.get("account_id")
+        if (
+            isinstance(account, str)
+            and record.get("outcome") == Outcome.SUCCEEDED.value
+            and record.get("exec") == "rebalance"
+        ):
+            found.setdefault(account, record)
+    return found
+
+
+def _drift(record: dict[str, Any] | None, reserve_percent: float) -> AccountDrift | None:
+    if record is None or not isinstance(record.get("details"), dict):
+        return None
+    return drift_of(record["details"], reserve_percent, _text(record.get("finished_at")))
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -40,6 +61,7 @@ def _text(value: object) -> str | None:
 async def accounts(state: State, queue: Queue) -> AccountList:
     records = await queue.history(limit=HISTORY_SCAN)
     last, success = last_attempts(records)
+    rebalanced = last_rebalances(records)
     mode = state.settings.trading_mode
     overview = []
     for account in state.accounts.accounts:
@@ -59,6 +81,7 @@ async def accounts(state: State, queue: Queue) -> AccountList:
                 last_event_at=_text(latest.get("finished_at")),
                 last_error=_text(latest.get("error")),
                 last_success_at=_text(succeeded.get("finished_at")),
+                drift=_drift(rebalanced.get(account.account_id), account.cash_reserve_percent),
             )
         )
     return AccountList(
