@@ -57,7 +57,7 @@ async def test_all_cash_goes_to_the_targets(stack: Stack, queue: EventQueue) -> 
     account = stack.ib.account("DU1000001")
     nlv = account["net_liquidation"]
     # Every symbol within one share of its target, and the cash never below the reserve.
-    assert beyond_one_share(account["positions"], account["cash"], nlv, targets, 1.0, ASKS) == {}
+    assert beyond_one_share(account, targets, 1.0, ASKS) == {}
     assert account["cash"] >= 0.01 * nlv - 0.01
     details = record["details"]
     # The buys are sized at their limit price (ask + slippage) and filled at the ask; the
@@ -96,12 +96,7 @@ async def test_rotation_sells_first_then_buys_on_the_real_cash(
     account = stack.ib.account("DU1000002")
     assert "QQQ" not in account["positions"] and "GLD" not in account["positions"]
     assert set(account["positions"]) == set(expected)
-    assert (
-        beyond_one_share(
-            account["positions"], account["cash"], account["net_liquidation"], targets, 1.0, ASKS
-        )
-        == {}
-    )
+    assert beyond_one_share(account, targets, 1.0, ASKS) == {}
     orders = record["details"]["orders"]
     actions = [o["action"] for o in orders]
     assert actions == sorted(actions, key=lambda a: a != "SELL"), "sells come before buys"
@@ -153,7 +148,7 @@ async def test_the_cash_reserve_is_respected(stack: Stack, queue: EventQueue) ->
     # what the buys saved by filling at the ask rather than at their limit).
     assert account["cash"] - 0.10 * nlv < QUOTES["SPY"][1]
     targets = {"SPY": 0.5, "QQQ": 0.5}
-    assert beyond_one_share(account["positions"], account["cash"], nlv, targets, 10.0, ASKS) == {}
+    assert beyond_one_share(account, targets, 10.0, ASKS) == {}
 
 
 async def test_print_rebalance_places_nothing_and_records_the_plan(

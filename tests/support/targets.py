@@ -12,6 +12,7 @@ the slippage on the cash line, and `shares_off_at_market` measures that.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from event_processor.planner import DEFAULT_BUY_SLIPPAGE_PERCENT, limit_price
 
@@ -59,13 +60,19 @@ def shares_off_at_market(
 
 
 def beyond_one_share(
-    positions: Mapping[str, int],
-    cash: float,
-    net_liquidation: float,
+    account: Mapping[str, Any],
     weights: Mapping[str, float],
     reserve_percent: float,
     asks: Mapping[str, float],
 ) -> dict[str, float]:
-    """The symbols more than one whole share from their target, with how far (rounded)."""
-    off = shares_off_target(positions, cash, net_liquidation, weights, reserve_percent, asks)
+    """The symbols of an account as the IB simulator reports it (`positions`, `cash`,
+    `net_liquidation`) more than one whole share from their target, with how far (rounded)."""
+    off = shares_off_target(
+        account["positions"],
+        float(account["cash"]),
+        float(account["net_liquidation"]),
+        weights,
+        reserve_percent,
+        asks,
+    )
     return {symbol: round(shares, 3) for symbol, shares in off.items() if abs(shares) > 1.0}

@@ -33,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from rebalancer_shared.tracking import tracking_error
+
 __all__ = [
     "DEFAULT_BUY_SLIPPAGE_PERCENT",
     "MAX_WEIGHT_SUM",
@@ -187,33 +189,6 @@ def plan_buys_after_sells(inp: PlanInput) -> list[Buy]:
 def limit_price(ask: float, buy_slippage_percent: float) -> float:
     """The limit price a buy is sent with: ask x (1 + slippage/100), rounded up to the cent."""
     return _limit_cents(ask, buy_slippage_percent) / 100
-
-
-def tracking_error(
-    positions: Mapping[str, int],
-    cash: float,
-    prices: Mapping[str, float],
-    target_weights: Mapping[str, float],
-) -> float:
-    """Half the sum of |actual - target| weights, cash counted as one more line.
-
-    `target_weights` are the weights the positions should have (the planner uses the strategy's
-    weights x (1 - reserve/100)); the cash line's target is what they leave. Each position is
-    valued at `prices` (the planner uses the limit prices); the total is cash plus positions.
-    """
-    values: dict[str, float] = {}
-    for symbol, quantity in positions.items():
-        if quantity:
-            if symbol not in prices:
-                raise PlanError(f"tracking_error: no price for held symbol {symbol}")
-            values[symbol] = quantity * prices[symbol]
-    total = cash + sum(values.values())
-    if not total > 0:
-        raise PlanError(f"tracking_error: the account's value {total} is not positive")
-    error = abs(cash / total - (1.0 - sum(target_weights.values())))
-    for symbol in values.keys() | target_weights.keys():
-        error += abs(values.get(symbol, 0.0) / total - target_weights.get(symbol, 0.0))
-    return error / 2
 
 
 def apply_replacements(

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rebalancer_shared.tracking import tracking_error
+
 from management_service.models import AccountDrift, SymbolDrift
 
 
@@ -28,9 +30,10 @@ def drift_of(
         return None
     if not isinstance(cash, int | float):
         return None
-    prices = {symbol: _mid(quote) for symbol, quote in quotes.items()}
     symbols = sorted(set(targets) | {s for s, n in positions.items() if n})
-    if any(prices.get(symbol) is None for symbol in symbols):
+    mids = {symbol: _mid(quotes.get(symbol)) for symbol in symbols}
+    prices = {symbol: mid for symbol, mid in mids.items() if mid is not None}
+    if len(prices) < len(symbols):
         return None
     values = {symbol: positions.get(symbol, 0) * prices[symbol] for symbol in symbols}
     total = cash + sum(values.values())
@@ -51,9 +54,9 @@ def drift_of(
                 drift_percent=round(100 * (actual - target), 3),
             )
         )
-    cash_target = 1 - sum(float(w) for w in targets.values()) * invested
-    cash_drift = cash / total - cash_target
-    error = (abs(cash_drift) + sum(abs(row.drift_percent) / 100 for row in rows)) / 2
+    scaled = {symbol: float(weight) * invested for symbol, weight in targets.items()}
+    cash_drift = cash / total - (1 - sum(scaled.values()))
+    error = tracking_error({s: int(positions.get(s, 0)) for s in symbols}, cash, prices, scaled)
     return AccountDrift(
         as_of=as_of,
         tracking_error_percent=round(100 * error, 3),
