@@ -10,6 +10,9 @@ from rebalancer_shared.events import Event
 from rebalancer_shared.queue import EventQueue
 
 TOKEN = "s3cret-management-token-4f9a"
+BASE_URL = "http://127.0.0.1:8000"
+INTENT = {"X-Rebalancer-Request": "1"}
+"""The header a state-changing call sends when no token is set (a web form cannot send it)."""
 CONSUMER = "proc-1"
 
 ACCOUNTS_YAML = """\

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from rebalancer_shared.queue import EventQueue
@@ -113,3 +115,35 @@ async def test_openapi_and_docs_are_served(client: httpx.AsyncClient) -> None:
         "/history",
         "/accounts",
     }
+
+
+async def test_openapi_without_a_token_declares_the_header_state_changes_need(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/openapi.json")).json()
+
+    def header(operation: dict[str, Any]) -> dict[str, Any] | None:
+        found = [p for p in operation.get("parameters", []) if p["name"] == "X-Rebalancer-Request"]
+        return found[0] if found else None
+
+    pause = schema["paths"]["/processing/pause"]["post"]
+    clear = schema["paths"]["/queue/events"]["delete"]
+    add = schema["paths"]["/queue/events"]["post"]
+    for bodiless in (pause, clear):
+        declared = header(bodiless)
+        assert declared is not None and declared["in"] == "header"
+        assert declared["required"] is True
+        assert declared["schema"]["default"] == "1"
+        assert "403" in bodiless["responses"]
+    # A JSON body is proof enough: the header is optional there.
+    assert header(add) is not None and header(add)["required"] is False  # type: ignore[index]
+    assert "403" in add["responses"]
+    assert header(schema["paths"]["/queue/status"]["get"]) is None
+
+
+async def test_openapi_with_a_token_needs_no_such_header(token_client: httpx.AsyncClient) -> None:
+    schema = (await token_client.get("/openapi.json")).json()
+
+    pause = schema["paths"]["/processing/pause"]["post"]
+    assert not [p for p in pause.get("parameters", []) if p["name"] == "X-Rebalancer-Request"]
+    assert pause["security"] == [{"HTTPBearer": []}]

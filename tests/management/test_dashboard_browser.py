@@ -7,11 +7,9 @@ buttons do is checked in Redis. Screenshots go to test-artifacts/ for a human to
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 from rebalancer_shared import heartbeats
 from rebalancer_shared.events import Event
 from rebalancer_shared.queue import EventListType, EventQueue
@@ -29,32 +27,9 @@ from tests.management.helpers import (
     write_accounts,
 )
 from tests.management.service import running_service
-from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 UI_TIMEOUT_MS = 10_000
 expect.set_options(timeout=UI_TIMEOUT_MS)
-
-
-@pytest.fixture
-def chromium_executable() -> str:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install -y chromium"
-    return CHROMIUM
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
-
-
-@pytest.fixture
-async def browser(chromium_executable: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=chromium_executable, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        await chromium.close()
 
 
 async def accept_dialogs(dialog: Dialog) -> None:

@@ -1,4 +1,4 @@
-"""Dependencies of the routes: the queue, the configuration and the bearer-token check.
+"""Dependencies of the routes: the queue, the configuration, the bearer-token check and JSON.
 
 Each is `async def` though none awaits: FastAPI runs a plain `def` dependency in a worker thread,
 a thread hop per dependency and request, and a thread whose malloc arena stays resident (issue 9).
@@ -16,6 +16,8 @@ from rebalancer_shared.config import AccountsConfig
 from rebalancer_shared.queue import EventQueue
 from rebalancer_shared.settings import Settings
 from redis.asyncio import Redis
+
+from management_service.security import is_json
 
 
 @dataclass
@@ -74,4 +76,17 @@ async def require_token(
                 "'Authorization: Bearer <token>'"
             ),
             headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+async def json_body(request: Request) -> None:
+    """415 for a body sent as something else than JSON (a form, text): FastAPI would read it as a
+    string and answer 422 about the fields, hiding what is really wrong. No Content-Type at all
+    is read as JSON, as FastAPI does."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None and not is_json(content_type):
+        raise HTTPException(
+            status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            detail=f"{request.method} {request.url.path} takes a JSON body: send it with "
+            f"'Content-Type: application/json' (this one came as {content_type!r})",
         )

@@ -40,6 +40,7 @@ def main() -> None:
         host=settings.management_host,
         port=settings.management_port,
         auth=bool(settings.management_api_token.get_secret_value()),
+        allowed_hosts=settings.management_allowed_hosts,
         trading_mode=settings.trading_mode.value,
     )
     config = uvicorn.Config(

@@ -21,6 +21,13 @@ class TradingMode(StrEnum):
     LIVE = "live"
 
 
+class EventsTransport(StrEnum):
+    """How the broker receives Zehnlabs events (SPEC section 4)."""
+
+    ABLY = "ably"  # what Zehnlabs serves
+    SOCKETIO = "socketio"  # our own contract, also served by the simulator
+
+
 class TimeInForce(StrEnum):
     DAY = "DAY"
     GTC = "GTC"
@@ -39,6 +46,7 @@ class Settings(BaseSettings):
     ib_port: int = Field(default=4002, ge=1, le=65535)
 
     # Zehnlabs
+    zehnlabs_events_transport: EventsTransport = EventsTransport.ABLY
     zehnlabs_events_url: str = ""
     rebalance_event_subscription_api_key: SecretStr = SecretStr("")
     allocations_api_url: str = ""
@@ -72,6 +80,9 @@ class Settings(BaseSettings):
     management_host: str = "127.0.0.1"
     management_port: int = Field(default=8000, ge=1, le=65535)
     management_api_token: SecretStr = SecretStr("")
+    # Host names the API answers besides localhost, 127.0.0.1, [::1] and management-service,
+    # comma-separated (read by management_service.security, which refuses a malformed one).
+    management_allowed_hosts: str = ""
 
     # Operations
     log_level: str = "INFO"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from rebalancer_shared.config import AccountConfig
@@ -13,7 +13,7 @@ from rebalancer_shared.log import get_logger
 from rebalancer_shared.queue import EnqueueOutcome, EventListType
 from rebalancer_shared.settings import TradingMode
 
-from management_service.deps import Queue, State
+from management_service.deps import Queue, State, json_body
 from management_service.models import (
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
@@ -117,17 +117,19 @@ def _account_for(state: State, request: AddEventRequest) -> AccountConfig | None
     status_code=status.HTTP_201_CREATED,
     response_model=AddEventResponse,
     summary="Add an event",
+    dependencies=[Depends(json_body)],
     responses={
         202: {
             "model": AddEventResponse,
             "description": "The same command for the account is running now; it will run "
             "once more after it finishes (no new event id).",
         },
-        400: {"model": ErrorResponse, "description": "The body is not readable JSON."},
+        400: {"model": ErrorResponse, "description": "The body is not UTF-8 text."},
         409: {
             "model": DuplicateEventResponse,
             "description": "The same command for the account is already waiting.",
         },
+        415: {"model": ErrorResponse, "description": "The body is not sent as JSON."},
     },
 )
 async def add_event(request: AddEventRequest, state: State, queue: Queue) -> Any:
