@@ -17,6 +17,9 @@ then measures, prints a table and writes `bench-results.json`:
   total time, orders, IB messages (the simulator's `messages_received`) per order, the mean
   message rate over the fan-out and the peak over any one second (sampled every 0.5 s here, and
   the simulator's own peak) as a fraction of 50/s, messages refused with error 100;
+* stream: publish -> queued latency of the broker over each transport (Ably and Socket.IO),
+  `--stream-runs` publishes, from two extra brokers on their own Redis databases
+  (bench/stream_latency.py), and each one's resident memory;
 * memory: resident memory (VmRSS, and PSS) of each service idle and its peak during the
   fan-out, while the bench asks the management service for /queue/status and /metrics every
   0.5 s as a dashboard would; the services run from a runtime-only environment, as in the
@@ -57,6 +60,8 @@ from rebalancer_local.redis_server import RedisServer
 from rebalancer_local.stack import MARKET_OPEN_MONDAY, Stack, log_events
 from rebalancer_shared import keys
 
+from bench.stream_latency import measure_stream_latency
+from bench.stream_latency import table_rows as stream_rows
 from tests.support.chaos import QUOTES, AccountSeed, ChaosSystem, make_accounts, run_chaos
 from tests.support.chaos_audit import audit, report
 
@@ -75,6 +80,7 @@ MIB = 1024.0
 
 GOAL_BUDGET_USED = 0.8  # mean message rate over the fan-out, fraction of 50/s
 GOAL_MESSAGES_PER_ORDER = 1.5
+GOAL_BROKER_RSS_MIB = 90.0  # the broker alone, with the Ably SDK loaded
 GOAL_SERVICES_RSS_MIB = 250.0  # VmRSS of the three summed, MiB as ps, top and docker show it
 
 
@@ -467,6 +473,7 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         },
         "settings": {
             "latency_runs": args.latency_runs,
+            "stream_runs": args.stream_runs,
             "fanout_accounts": args.fanout_accounts,
             "max_concurrent_events": args.concurrency,
             "seed": args.seed,
@@ -490,6 +497,10 @@ def run_bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             results["fanout"] = measure_fanout(stack, client, sampler, fanout)
             loaded = sampler.peak_memory(started, time.time())
         client.close()
+        say(f"stream: {args.stream_runs} publishes over Ably and Socket.IO ...")
+        results["stream_latency"] = measure_stream_latency(
+            stack, system.redis.url, args.stream_runs, rss_mib
+        )
         results["memory_mib"] = {
             "idle_rss": _rounded(idle["rss"]),
             "under_load_rss": _rounded(loaded["rss"]),
@@ -525,6 +536,8 @@ def goals(results: Mapping[str, Any]) -> dict[str, bool]:
         and fanout["simulator_peak_messages_per_second"] <= IB_LIMIT_PER_SECOND,
         "fanout_at_most_1_5_messages_per_order": (fanout["ib_messages_per_order"] or 0)
         <= GOAL_MESSAGES_PER_ORDER,
+        "broker_with_ably_under_90_mib_rss": results["stream_latency"]["ably"]["broker_rss_mib"]
+        < GOAL_BROKER_RSS_MIB,
         "services_under_250_mib_rss_under_load": results["memory_mib"][
             "services_total_under_load_rss"
         ]
@@ -558,6 +571,9 @@ def table(results: Mapping[str, Any]) -> str:
     )
     row("publish -> last fill p50 / p95 (s)", f"{fill['p50']:.3f} / {fill['p95']:.3f}")
     row("publish -> recorded p50 / p95 (s)", f"{record['p50']:.3f} / {record['p95']:.3f}")
+    lines.append("the broker's stream, per transport")
+    for name, value in stream_rows(results["stream_latency"]):
+        row(name, value)
     fanout = results["fanout"]
     lines.append(f"one event fanned out to {fanout['accounts']} accounts")
     row("total time, publish -> last recorded (s)", fanout["total_seconds"])
@@ -609,6 +625,7 @@ def table(results: Mapping[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--latency-runs", type=int, default=30)
+    parser.add_argument("--stream-runs", type=int, default=30, help="publishes per transport")
     parser.add_argument("--fanout-accounts", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=24, help="MAX_CONCURRENT_EVENTS")
     parser.add_argument("--seed", type=int, default=7, help="the fan-out accounts' seed")

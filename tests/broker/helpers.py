@@ -20,7 +20,8 @@ from redis.asyncio import Redis
 from tests.support.processes import ManagedProcess, free_port, port_open, wait_for
 
 BIN = Path(sys.executable).parent
-API_KEY = "zl-broker-test-key-5c1e"
+API_KEY = "zlsim.broker:test-key-5c1e"  # an Ably key's shape; Socket.IO takes any string
+TRANSPORTS = ("ably", "socketio")
 ETF_BLEND = "demo-etf-blend"
 TREASURY = "demo-treasury-rotation"
 SEEDED_LAST_REBALANCE_ON = "2026-01-02T20:45:00Z"
@@ -36,6 +37,7 @@ FAST_BROKER = {
     "BROKER_CATCHUP_RETRY_MIN_SECONDS": "0.1",
     "BROKER_CATCHUP_RETRY_MAX_SECONDS": "0.5",
     "BROKER_HEARTBEAT_SECONDS": "0.2",
+    "BROKER_ABLY_RETRY_SECONDS": "0.2",
     "BROKER_SHUTDOWN_FLUSH_SECONDS": "2",
 }
 
@@ -91,11 +93,14 @@ class Sim:
         return str(answer["id"])
 
     def raw(self, strategy: str, body: Any, count: int) -> None:
-        path = f"{self.url}/control/strategies/{strategy}/raw?count={count}"
-        if body is None:
-            response = httpx.post(path, timeout=WAIT)
-        else:
-            response = httpx.post(path, json=body, timeout=WAIT)
+        # JSON with escapes, so that a lone surrogate (not encodable as UTF-8) can be sent too.
+        content = b"" if body is None else json.dumps(body).encode("ascii")
+        response = httpx.post(
+            f"{self.url}/control/strategies/{strategy}/raw?count={count}",
+            content=content,
+            headers={"content-type": "application/json"},
+            timeout=WAIT,
+        )
         assert response.status_code == 200, response.text
 
     def state(self) -> dict[str, Any]:
@@ -164,10 +169,12 @@ class Broker:
             if line.get("event") == event and all(line.get(k) == v for k, v in match.items())
         ]
 
-    def wait_logged(self, event: str, count: int = 1, **match: Any) -> list[dict[str, Any]]:
+    def wait_logged(
+        self, event: str, count: int = 1, within: float = WAIT, **match: Any
+    ) -> list[dict[str, Any]]:
         wait_for(
             lambda: len(self.logged(event, **match)) >= count or not self.process.alive(),
-            WAIT,
+            within,
             f"{count} x {event} {match or ''} in the broker log",
         )
         assert self.process.alive(), self.process.log_text()[-3000:]
@@ -190,10 +197,13 @@ class BrokerFactory:
     config_dir: Path
     log_dir: Path
     started: list[Broker]
+    transport: str = "ably"
 
     def env(self, **overrides: str) -> dict[str, str]:
+        events_url = self.sim.url.replace("http://", "ws://") if self.transport == "ably" else ""
         return {
-            "ZEHNLABS_EVENTS_URL": self.sim.url,
+            "ZEHNLABS_EVENTS_TRANSPORT": self.transport,
+            "ZEHNLABS_EVENTS_URL": events_url or self.sim.url,
             "REBALANCE_EVENT_SUBSCRIPTION_API_KEY": API_KEY,
             "ALLOCATIONS_API_URL": f"{self.sim.url}/api/v1/strategies",
             "ALLOCATIONS_API_KEY": API_KEY,

@@ -3,7 +3,9 @@ event becomes in the queue, deduplication, reconnects, a wrong key, garbage, shu
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rebalancer_shared.events import AccountSettings, Command, EventSource, ReplacementRule
@@ -52,12 +54,11 @@ def test_event_reaches_exactly_the_enabled_accounts_of_its_strategy_in_the_tradi
         assert event.exec is Command.REBALANCE
         assert event.strategy_name == ETF_BLEND
         assert event.source is EventSource.ZEHNLABS
-        assert event.payload == {
-            "id": message_id,
-            "strategy": ETF_BLEND,
-            "exec": "rebalance",
-            "note": "end of month",
-        }
+        # The message data as sent: Ably's data, or Socket.IO's whole event object.
+        envelope = (
+            {"id": message_id, "strategy": ETF_BLEND} if brokers.transport == "socketio" else {}
+        )
+        assert event.payload == {**envelope, "exec": "rebalance", "note": "end of month"}
         assert event.account is not None and event.account.account_id == account_id
     if mode == "paper":
         assert events["DU1000001"].account == AccountSettings(
@@ -141,11 +142,15 @@ def test_after_a_simulator_restart_the_broker_reconnects_and_gets_the_next_event
 def test_a_wrong_api_key_is_logged_clearly_and_retried_with_backoff(
     sim: Sim, brokers: BrokerFactory
 ) -> None:
-    wrong_key = "not-the-key-9f8e7d"
+    wrong_key = "zlsim.broker:not-the-key-9f8e7d"
     broker = brokers.start(ready=False, REBALANCE_EVENT_SUBSCRIPTION_API_KEY=wrong_key)
 
     refusals = broker.wait_logged("stream.refused", count=5)
-    assert refusals[0]["reason"] == "invalid API key"
+    if brokers.transport == "ably":
+        assert refusals[0]["code"] == 40101
+        assert refusals[0]["reason"].startswith("40101: Invalid key in request")
+    else:
+        assert refusals[0]["reason"] == "invalid API key"
     assert "REBALANCE_EVENT_SUBSCRIPTION_API_KEY" in refusals[0]["hint"]
     assert refusals[0]["level"] == "error"
     delays = [line["retry_in_seconds"] for line in broker.logged("stream.reconnecting")]
@@ -155,39 +160,97 @@ def test_a_wrong_api_key_is_logged_clearly_and_retried_with_backoff(
     assert broker.process.alive()
     assert sim.subscribers() == []
     log = broker.process.log_text()
-    assert wrong_key not in log and API_KEY not in log
+    for secret in (wrong_key, API_KEY, "not-the-key-9f8e7d", "test-key-5c1e"):
+        assert secret not in log
     assert broker.stop() == 0
+
+
+GARBAGE: dict[str, list[Any]] = {
+    # What a Socket.IO server can send that is not an event.
+    "socketio": [
+        ["not", {"an": "event"}],
+        {"id": "m-1", "strategy": ETF_BLEND, "exec": "liquidate-everything"},
+        {"strategy": ETF_BLEND, "exec": "rebalance"},
+        {"id": "m-2", "strategy": "someone-elses-strategy", "exec": "rebalance"},
+        None,  # `event` with no argument at all
+    ],
+    # What an Ably channel can carry as message data that is not an event.
+    "ably": [
+        ["not", {"an": "event"}],
+        {"exec": "liquidate-everything"},
+        {"note": "no exec at all"},
+        "rebalance now, please",  # a string that is not JSON
+        '"a JSON string, not an object"',
+    ],
+}
+GARBAGE_REASONS = {
+    "socketio": [
+        "expected a JSON object, got a list: ['not', {'an': 'event'}]",
+        "field id: missing",
+        "expected one argument (the event object), got 0",
+        "field exec: unknown command 'liquidate-everything'",
+        "'someone-elses-strategy' is not followed",
+    ],
+    "ably": [
+        "expected a JSON object, got a list: ['not', {'an': 'event'}]",
+        "field exec: unknown command 'liquidate-everything'",
+        "field exec: missing",
+        "data: not JSON: 'rebalance now, please'",
+        "expected a JSON object, got a string: 'a JSON string, not an object'",
+    ],
+}
 
 
 def test_a_thousand_malformed_messages_are_dropped_and_the_broker_carries_on(
     sim: Sim, brokers: BrokerFactory, redis_url: str
 ) -> None:
     broker = brokers.start()
-    garbage = [
-        ["not", {"an": "event"}],
-        {"id": "m-1", "strategy": ETF_BLEND, "exec": "liquidate-everything"},
-        {"strategy": ETF_BLEND, "exec": "rebalance"},
-        {"id": "m-2", "strategy": "someone-elses-strategy", "exec": "rebalance"},
-        None,  # `event` with no argument at all
-    ]
-    for body in garbage:
+    for body in GARBAGE[brokers.transport]:
         sim.raw(ETF_BLEND, body, count=200)
 
-    drops = broker.wait_logged("message.dropped", count=1000)
+    # A bound for a loaded machine (it ends as soon as the 1000 are in): a thousand messages are
+    # a thousand protocol messages, each parsed and logged.
+    drops = broker.wait_logged("message.dropped", count=1000, within=60)
     assert len(drops) == 1000
     reasons = {line["reason"] for line in drops}
-    assert "expected a JSON object, got a list: ['not', {'an': 'event'}]" in reasons
-    assert "field id: missing" in reasons
-    assert "expected one argument (the event object), got 0" in reasons
-    assert any(r.startswith("field exec: unknown command 'liquidate-everything'") for r in reasons)
-    assert any("'someone-elses-strategy' is not followed" in r for r in reasons)
+    for expected in GARBAGE_REASONS[brokers.transport]:
+        assert any(expected in reason for reason in reasons), (expected, reasons)
     assert all(line["level"] == "warning" for line in drops)
     assert queued(redis_url) == []
+    wait_for(
+        lambda: (heartbeat(redis_url) or {}).get("dropped_messages") == 1000,
+        WAIT,
+        "the drops counted in the heartbeat",
+    )
 
     # Still listening: the next real event is enqueued.
     message_id = sim.publish(ETF_BLEND, "print-equity")
     wait_for(lambda: seen(redis_url, message_id), WAIT, "a real event after the garbage")
     assert len(queued(redis_url)) == 2
+
+
+def test_a_lone_surrogate_and_an_oversized_message_are_dropped_counted_and_cut_short(
+    sim: Sim, brokers: BrokerFactory, redis_url: str
+) -> None:
+    broker = brokers.start()
+    envelope = {"strategy": ETF_BLEND} if brokers.transport == "socketio" else {}
+    # Redis cannot store a lone surrogate: refused at the door, not at every redelivery.
+    surrogate = {**envelope, "id": "m-surrogate", "exec": "rebalance", "note": "\ud800"}
+    oversized = {**envelope, "id": "m-oversized", "exec": "rebalance", "note": "x" * 1_000_000}
+    sim.raw(ETF_BLEND, surrogate, count=1)
+    sim.raw(ETF_BLEND, oversized, count=1)
+
+    drops = broker.wait_logged("message.dropped", count=2)
+    assert drops[0]["reason"].startswith("not valid Unicode: a lone surrogate")
+    assert drops[1]["reason"].endswith("bytes, at most 65536")
+    assert all(len(json.dumps(line)) < 2048 for line in drops)
+    wait_for(
+        lambda: (heartbeat(redis_url) or {}).get("dropped_messages") == 2,
+        WAIT,
+        "the drops counted",
+    )
+    assert queued(redis_url) == []
+    assert broker.logged("lost_events") == [] and broker.logged("stream.disconnected") == []
 
 
 def test_heartbeat_while_running_and_sigterm_ends_it_cleanly(
@@ -210,6 +273,7 @@ def test_heartbeat_while_running_and_sigterm_ends_it_cleanly(
     wait_for(lambda: sim.subscribers() == [], WAIT, "the broker gone from the simulator")
 
 
+@pytest.mark.parametrize("transport", ["ably"])  # the same start-up check for both
 def test_invalid_accounts_file_stops_the_start_with_exit_code_2(
     sim: Sim, brokers: BrokerFactory, tmp_path: Path
 ) -> None:
@@ -225,6 +289,7 @@ def test_invalid_accounts_file_stops_the_start_with_exit_code_2(
     )
 
 
+@pytest.mark.parametrize("transport", ["socketio"])  # for Ably, empty is Ably's own service
 def test_missing_events_url_stops_the_start_with_exit_code_2(brokers: BrokerFactory) -> None:
     broker = brokers.start(ready=False, ZEHNLABS_EVENTS_URL="")
     assert broker.process.proc is not None

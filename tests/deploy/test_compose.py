@@ -253,10 +253,27 @@ def test_demo_services_are_pointed_at_the_simulators() -> None:
     key = demo["zehnlabs-sim"]["environment"]["ZEHNLABS_SIM_API_KEY"]
     for name in ("event-broker", "event-processor"):
         environment = demo[name]["environment"]
-        assert environment["ZEHNLABS_EVENTS_URL"] == "http://zehnlabs-sim:4200"
+        # The demo runs on the default transport, Ably, against the simulator's Ably endpoint.
+        assert environment["ZEHNLABS_EVENTS_TRANSPORT"] == "ably"
+        assert environment["ZEHNLABS_EVENTS_URL"] == "ws://zehnlabs-sim:4200"
         assert environment["ALLOCATIONS_API_URL"] == "http://zehnlabs-sim:4200/api/v1/strategies"
         assert environment["REBALANCE_EVENT_SUBSCRIPTION_API_KEY"] == key
         assert environment["ALLOCATIONS_API_KEY"] == key
+
+
+def test_docker_defaults_are_zehnlabs_real_endpoints() -> None:
+    # A subscriber pastes two keys; the events come from Ably's own service (empty URL) and the
+    # allocations from Zehnlabs' API, even when .env leaves those settings empty.
+    for unset in ({}, {"ZEHNLABS_EVENTS_URL": "", "ALLOCATIONS_API_URL": ""}):
+        real = services(COMPOSE, {**CREDENTIALS, **unset})
+        for name in ("event-broker", "event-processor"):
+            environment = real[name]["environment"]
+            assert environment["ZEHNLABS_EVENTS_TRANSPORT"] == "ably"
+            assert environment["ZEHNLABS_EVENTS_URL"] == ""
+            assert (
+                environment["ALLOCATIONS_API_URL"]
+                == "https://workers.fintech.zehnlabs.com/api/v1/strategies"
+            )
 
 
 def test_docker_waits_longer_than_the_processors_shutdown_grace() -> None:

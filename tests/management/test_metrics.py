@@ -70,6 +70,20 @@ async def test_metrics_report_queue_outcomes_accounts_and_heartbeats(
     assert got[("rebalancer_gateway_connected", (("service", "event-processor:proc-1"),))] == 1
 
 
+async def test_the_brokers_stream_state_and_dropped_messages_are_metrics(
+    client: httpx.AsyncClient, redis_client: Redis
+) -> None:
+    await heartbeats.beat(
+        redis_client, "event-broker", stream_connected=True, transport="ably", dropped_messages=12
+    )
+
+    got = samples((await client.get("/metrics")).text)
+
+    broker = (("service", "event-broker"),)
+    assert got[("rebalancer_stream_connected", broker)] == 1
+    assert got[("rebalancer_stream_dropped_messages_total", broker)] == 12
+
+
 async def test_orders_placed_counter_is_read_from_the_queue_counters(
     client: httpx.AsyncClient, redis_client: Redis
 ) -> None:

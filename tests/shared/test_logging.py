@@ -65,3 +65,18 @@ def test_a_logger_made_before_configuration_still_redacts() -> None:
     assert line["detail"] == "[REDACTED]"
     assert line["component"] == "worker"
     assert line["service"] == "event-processor"
+
+
+def test_an_ably_key_is_redacted_url_encoded_too() -> None:
+    # The Ably SDK logs its connect URL, with the key URL-encoded in the query.
+    key = "zlApp.subKey:s3cr3t/ab+cd=="
+    stream = io.StringIO()
+    configure_logging("event-broker", "DEBUG", [key], stream=stream)
+    logging.getLogger("ably.transport").info(
+        "connect(): attempting to connect to wss://main.realtime.ably.net?"
+        "key=zlApp.subKey%3As3cr3t%2Fab%2Bcd%3D%3D&v=5"
+    )
+    get_logger().info("form", query="key=zlApp.subKey%3As3cr3t%2Fab%2Bcd%3D%3D")
+    text = stream.getvalue()
+    assert "s3cr3t" not in text
+    assert text.count("[REDACTED]") == 2

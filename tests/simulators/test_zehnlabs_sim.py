@@ -710,6 +710,8 @@ def test_help_documents_every_flag_and_the_key_is_required() -> None:
         "--allocations-api-key",
         "--config",
         "--hang-seconds",
+        "--ably-max-idle-interval-ms",
+        "--ably-connection-state-ttl-ms",
         "--log-level",
     ):
         assert flag in help_text

@@ -1,8 +1,9 @@
 """The broker: stream messages in, one queued event per account out. Wires the parts together.
 
-StreamClient ──event──▶ parse_message ──▶ events_for_message ──▶ Outbox ──▶ EventQueue
-     │                    (or dropped,        (one per enabled         (held while
-     └──subscribed──▶ CatchUp ─────────────── account) ──────────────▶ Redis is away)
+EventSource ──message──▶ parse_message ──▶ events_for_message ──▶ Outbox ──▶ EventQueue
+(Ably or Socket.IO)       (or dropped,        (one per enabled         (held while
+     │                     and counted)       account)                  Redis is away)
+     └──subscribed──▶ CatchUp ───────────────────────────────────────▶
 """
 
 from __future__ import annotations
@@ -17,23 +18,26 @@ from rebalancer_shared.config import AccountsConfig
 from rebalancer_shared.events import Command
 from rebalancer_shared.log import get_logger
 from rebalancer_shared.queue import EventQueue
-from rebalancer_shared.settings import Settings
+from rebalancer_shared.settings import EventsTransport, Settings
 from redis.asyncio import Redis
 
 from event_broker.allocations import AllocationsReader
 from event_broker.catchup import CatchUp
 from event_broker.fanout import events_for_message
 from event_broker.heartbeat import forget, heartbeat_loop
-from event_broker.messages import Dropped, parse_message
+from event_broker.messages import Delivered, Dropped, parse_message
 from event_broker.outbox import Delivery, Outbox
 from event_broker.settings import BrokerSettings
-from event_broker.stream import StreamClient
+from event_broker.socketio_source import SocketIOSource
+from event_broker.source import EventSource
 
 log = get_logger(__name__)
 
 REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
 REDIS_SOCKET_TIMEOUT_SECONDS = 5.0
 STOP_LISTENING_TIMEOUT_SECONDS = 5.0
+LOGGED_TEXT_LENGTH = 2048
+"""A dropped message's fields are cut to this in its log line: garbage must not flood the log."""
 
 
 class Broker:
@@ -60,17 +64,8 @@ class Broker:
             settings.allocations_api_key,
             tunables.allocations_timeout_seconds,
         )
-        self.stream = StreamClient(
-            settings.zehnlabs_events_url,
-            settings.rebalance_event_subscription_api_key,
-            self.strategies,
-            on_message=self.on_message,
-            on_subscribed=self.on_subscribed,
-            reconnect_min_seconds=tunables.reconnect_min_seconds,
-            reconnect_max_seconds=tunables.reconnect_max_seconds,
-            timeout_seconds=tunables.connect_timeout_seconds,
-            socketio_path=tunables.socketio_path,
-        )
+        self.dropped_messages = 0
+        self.stream = self._source(settings, tunables)
         self.catch_up = CatchUp(
             self.redis,
             self.outbox,
@@ -82,17 +77,42 @@ class Broker:
             retry_max_seconds=tunables.catchup_retry_max_seconds,
         )
 
-    def on_message(self, args: tuple[Any, ...], connection: int) -> None:
-        """One `event` message: validate, fan out, hand to the outbox. Never raises."""
+    def _source(self, settings: Settings, tunables: BrokerSettings) -> EventSource:
+        common: dict[str, Any] = {
+            "on_message": self.on_message,
+            "on_subscribed": self.on_subscribed,
+            "reconnect_min_seconds": tunables.reconnect_min_seconds,
+            "reconnect_max_seconds": tunables.reconnect_max_seconds,
+            "timeout_seconds": tunables.connect_timeout_seconds,
+        }
+        url = settings.zehnlabs_events_url
+        key = settings.rebalance_event_subscription_api_key
+        if settings.zehnlabs_events_transport is EventsTransport.SOCKETIO:
+            return SocketIOSource(
+                url, key, self.strategies, socketio_path=tunables.socketio_path, **common
+            )
+        # Imported here: the SDK is only loaded when it is used.
+        from event_broker.ably_source import AblySource
+
+        return AblySource(
+            url,
+            key,
+            self.strategies,
+            retry_seconds=tunables.ably_retry_seconds,
+            binary_protocol=tunables.ably_binary_protocol,
+            **common,
+        )
+
+    def on_message(self, delivered: Delivered | Dropped, connection: int) -> None:
+        """One stream message: validate, fan out, hand to the outbox. Never raises."""
         try:
-            parsed = parse_message(args, self.strategies)
+            parsed = (
+                parse_message(delivered, self.strategies)
+                if isinstance(delivered, Delivered)
+                else delivered
+            )
             if isinstance(parsed, Dropped):
-                log.warning(
-                    "message.dropped",
-                    reason=parsed.reason,
-                    message_id=parsed.message_id,
-                    strategy=parsed.strategy,
-                )
+                self._dropped(parsed)
                 return
             events = events_for_message(parsed, self.config, self.mode)
             log.info(
@@ -116,7 +136,18 @@ class Broker:
                 )
             )
         except Exception:
+            self.dropped_messages += 1
             log.exception("message.dropped", reason="unexpected error while handling it")
+
+    def _dropped(self, dropped: Dropped) -> None:
+        self.dropped_messages += 1
+        log.warning(
+            "message.dropped",
+            reason=_cut(dropped.reason),
+            message_id=_cut(dropped.message_id),
+            strategy=_cut(dropped.strategy),
+            transport=self.stream.transport,
+        )
 
     def on_subscribed(self, connection: int, strategies: list[str]) -> None:
         self.catch_up.start(strategies)
@@ -124,7 +155,9 @@ class Broker:
     def facts(self) -> dict[str, Any]:
         return {
             "stream_connected": self.stream.connected,
+            "transport": self.stream.transport,
             "subscribed": list(self.stream.subscribed),
+            "dropped_messages": self.dropped_messages,
             "held_events": self.outbox.held_events,
             "trading_mode": self.mode.value,
         }
@@ -136,6 +169,7 @@ class Broker:
             trading_mode=self.mode.value,
             strategies=self.strategies,
             accounts=[account.account_id for account in self.config.active(self.mode)],
+            transport=self.stream.transport,
             events_url=self.stream.url,
         )
         if not self.strategies:
@@ -185,3 +219,9 @@ class Broker:
         with contextlib.suppress(Exception):
             await self.redis.aclose()
         log.info("broker.stopped", lost_events=lost)
+
+
+def _cut(text: str | None) -> str | None:
+    if text is None or len(text) <= LOGGED_TEXT_LENGTH:
+        return text
+    return text[: LOGGED_TEXT_LENGTH - 3] + "..."

@@ -1,7 +1,9 @@
 """Catch-up: the rebalance a strategy published while the broker was not listening.
 
-A Socket.IO stream keeps nothing for a client that was away. After every successful subscribe
-(so at start and after every reconnect) each subscribed strategy is checked: its
+Neither stream keeps anything for a client that was away (Ably only within a resumed
+connection). After every successful subscribe without continuity (so at start, after every
+Socket.IO reconnect, and after an Ably reconnect or attach that did not resume) each such
+strategy is checked: its
 `last_rebalance_on` from the allocations API against the one recorded in Redis
 (`zehnlabs_last_rebalance_on`).
 
@@ -72,6 +74,8 @@ class CatchUp:
         self._retry_min = retry_min_seconds
         self._retry_max = retry_max_seconds
         self._task: asyncio.Task[None] | None = None
+        # The strategies of the running round that are not checked yet.
+        self._unchecked: list[str] = []
         self._live_tasks: set[asyncio.Task[None]] = set()
         # (strategy, last_rebalance_on) catch-ups handed to the outbox and not yet written.
         self._in_outbox: set[tuple[str, str]] = set()
@@ -79,10 +83,14 @@ class CatchUp:
     # --- after a (re)connect ---------------------------------------------------------------
 
     def start(self, strategies: Sequence[str]) -> None:
-        """Check every strategy now (a previous round still running is replaced)."""
-        if self._task is not None:
+        """Check these strategies now. A round still running is replaced by one that checks
+        its unchecked strategies too (an Ably source asks per channel, one after another)."""
+        pending = list(strategies)
+        if self._task is not None and not self._task.done():
             self._task.cancel()
-        self._task = asyncio.create_task(self._run(list(strategies)), name="catch-up")
+            pending = list(dict.fromkeys([*self._unchecked, *pending]))
+        self._unchecked = pending
+        self._task = asyncio.create_task(self._run(list(pending)), name="catch-up")
 
     async def _run(self, strategies: list[str]) -> None:
         backoff = Backoff(self._retry_min, self._retry_max)
@@ -95,6 +103,9 @@ class CatchUp:
                 except (AllocationsError, *REDIS_DOWN) as error:
                     failed.append(strategy)
                     log.warning("catch_up.check_failed", strategy=strategy, error=str(error))
+                else:
+                    if strategy in self._unchecked:
+                        self._unchecked.remove(strategy)
             pending = failed
             if pending:
                 delay = backoff.next()

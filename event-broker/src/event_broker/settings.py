@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rebalancer_shared.errors import ConfigError
-from rebalancer_shared.settings import Settings
+from rebalancer_shared.settings import EventsTransport, Settings
 
 SEVEN_DAYS = 7 * 24 * 3600
 
@@ -25,9 +25,15 @@ class BrokerSettings(BaseSettings):
         case_sensitive=False,
     )
 
-    # Stream: reconnect delays double from the first to the max (with jitter), forever.
+    # Stream: reconnect delays double from the first to the max (with jitter), forever. For Ably
+    # they apply to what the SDK does not retry itself (a refused key, a refused channel); the
+    # max is also its retry interval while SUSPENDED.
     reconnect_min_seconds: float = Field(default=1.0, gt=0)
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
+    # Ably: the SDK's own retry interval after a disconnect (its default, 15 s) and the wire
+    # format (msgpack, the SDK's default, or JSON when false).
+    ably_retry_seconds: float = Field(default=15.0, gt=0)
+    ably_binary_protocol: bool = True
     # Where the Socket.IO server listens under ZEHNLABS_EVENTS_URL's host (a path in that URL is
     # not used by Socket.IO clients; this is).
     socketio_path: str = "socket.io"
@@ -78,32 +84,50 @@ def load_broker_settings() -> BrokerSettings:
 
 def check_required(settings: Settings) -> None:
     """The shared settings the broker cannot run without, named in one ConfigError."""
-    missing = [
-        name
-        for name, value in (
-            ("ZEHNLABS_EVENTS_URL", settings.zehnlabs_events_url),
-            (
-                "REBALANCE_EVENT_SUBSCRIPTION_API_KEY",
-                settings.rebalance_event_subscription_api_key.get_secret_value(),
-            ),
-            ("ALLOCATIONS_API_URL", settings.allocations_api_url),
-            ("ALLOCATIONS_API_KEY", settings.allocations_api_key.get_secret_value()),
-        )
-        if not value.strip()
+    ably = settings.zehnlabs_events_transport is EventsTransport.ABLY
+    key = settings.rebalance_event_subscription_api_key.get_secret_value().strip()
+    required = [
+        # For Ably an empty URL means Ably's own service.
+        *([] if ably else [("ZEHNLABS_EVENTS_URL", settings.zehnlabs_events_url)]),
+        ("REBALANCE_EVENT_SUBSCRIPTION_API_KEY", key),
+        ("ALLOCATIONS_API_URL", settings.allocations_api_url),
+        ("ALLOCATIONS_API_KEY", settings.allocations_api_key.get_secret_value()),
     ]
+    missing = [name for name, value in required if not value.strip()]
     problems = [
         f"environment: {name}: is empty: the event broker needs it (see .env.example)"
         for name in missing
     ]
+    if ably and key and not _looks_like_ably_key(key):
+        # The value is a secret: described, never shown.
+        problems.append(
+            "environment: REBALANCE_EVENT_SUBSCRIPTION_API_KEY: is not an Ably API key "
+            "(appId.keyId:secret) as ZEHNLABS_EVENTS_TRANSPORT=ably needs: paste the whole key "
+            "Zehnlabs gave you, or set ZEHNLABS_EVENTS_TRANSPORT=socketio"
+        )
+    events_schemes = ("ws", "wss") if ably else ("http", "https", "ws", "wss")
     for name, value, schemes in (
-        ("ZEHNLABS_EVENTS_URL", settings.zehnlabs_events_url, ("http", "https", "ws", "wss")),
+        ("ZEHNLABS_EVENTS_URL", settings.zehnlabs_events_url, events_schemes),
         ("ALLOCATIONS_API_URL", settings.allocations_api_url, ("http", "https")),
     ):
-        scheme = urlsplit(value.strip()).scheme
-        if name not in missing and (scheme not in schemes or not urlsplit(value).netloc):
+        if name in missing or not value.strip():
+            continue
+        parts = urlsplit(value.strip())
+        if parts.scheme not in schemes or not parts.netloc:
+            meaning = (
+                " (for ZEHNLABS_EVENTS_TRANSPORT=ably: empty for Ably's own service)"
+                if ably and name == "ZEHNLABS_EVENTS_URL"
+                else ""
+            )
             problems.append(
                 f"environment: {name}: {value!r} is not a URL starting with "
                 + " or ".join(f"{s}://" for s in schemes)
+                + meaning
             )
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+def _looks_like_ably_key(key: str) -> bool:
+    name, colon, secret = key.partition(":")
+    return bool(colon and secret and "." in name and not any(c.isspace() for c in key))

@@ -1,5 +1,5 @@
-"""The Socket.IO client of the Zehnlabs event stream (SPEC section 4): connect, subscribe,
-listen, and when anything ends the connection, connect again, forever.
+"""The Socket.IO event source (our own contract, SPEC section 4): connect, subscribe, listen,
+and when anything ends the connection, connect again, forever.
 
 python-socketio's own reconnection is off. It does not retry a connection refused at the start
 or by `connect_error`, nor after a server-side disconnect ("io server disconnect"), and the
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -24,19 +24,18 @@ from pydantic import SecretStr
 from rebalancer_shared.log import get_logger
 
 from event_broker.backoff import Backoff, sleep_unless
-from event_broker.messages import shown
+from event_broker.messages import Dropped, from_socketio, shown
+from event_broker.source import MessageHandler, SubscribedHandler
 
 log = get_logger(__name__)
-
-# (the arguments of one `event` message, the number of the connection it arrived on)
-MessageHandler = Callable[[tuple[Any, ...], int], None]
-SubscribedHandler = Callable[[int, list[str]], None]  # (connection, strategies to check)
 
 DISCONNECT_TIMEOUT_SECONDS = 5.0
 SHOWN_TEXT_LENGTH = 200
 
 
-class StreamClient:
+class SocketIOSource:
+    transport = "socketio"
+
     def __init__(
         self,
         url: str,
@@ -105,12 +104,11 @@ class StreamClient:
 
         def on_event(*args: Any) -> None:
             # Synchronous on purpose: messages are handed on in the order they arrived.
-            self._on_message(args, connection)
+            self._on_message(from_socketio(args), connection)
 
         def on_other(event: Any, *args: Any) -> None:
-            log.warning(
-                "message.dropped", reason=f"unexpected Socket.IO event {shown(event)}, ignored"
-            )
+            reason = f"unexpected Socket.IO event {shown(event)}, ignored"
+            self._on_message(Dropped(reason), connection)
 
         sio.on("connect_error", on_connect_error)
         sio.on("disconnect", on_disconnect)

@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, TextIO
+from urllib.parse import quote, quote_plus
 
 import structlog
 
@@ -27,8 +28,12 @@ class SecretRedactor:
     """A structlog processor that removes configured secret values from every field."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        # Longest first, so a secret containing another is replaced whole.
-        values = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        # A secret can also appear URL-encoded (an SDK logging its connect URL with the key in
+        # the query): those forms are redacted too. Longest first, so a secret containing
+        # another is replaced whole.
+        given = {s for s in secrets if len(s) >= 4}
+        forms = given | {quote(s, safe="") for s in given} | {quote_plus(s) for s in given}
+        values = sorted(forms, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(v) for v in values)) if values else None
 
     def __call__(

@@ -26,7 +26,7 @@ import yaml
 from rebalancer_local.processes import ManagedProcess, free_port, port_open, wait_for
 
 BIN = Path(sys.executable).parent
-ZEHNLABS_KEY = "test-zehnlabs-key"
+ZEHNLABS_KEY = "zlsim.local:test-zehnlabs-key"  # shaped like an Ably key, as Zehnlabs hands out
 MARKET_OPEN_MONDAY = "2026-11-23T14:00:00-05:00"  # a regular Monday, two hours before the close
 
 
@@ -182,7 +182,9 @@ class Stack:
             "TRADING_MODE": "paper",
             "IB_HOST": "127.0.0.1",
             "IB_PORT": str(self.ib_port),
-            "ZEHNLABS_EVENTS_URL": f"http://127.0.0.1:{self.zehnlabs_port}",
+            # The default transport, as Zehnlabs serves it: Ably, here the simulator's endpoint.
+            "ZEHNLABS_EVENTS_TRANSPORT": "ably",
+            "ZEHNLABS_EVENTS_URL": f"ws://127.0.0.1:{self.zehnlabs_port}",
             "REBALANCE_EVENT_SUBSCRIPTION_API_KEY": ZEHNLABS_KEY,
             "ALLOCATIONS_API_URL": f"http://127.0.0.1:{self.zehnlabs_port}/api/v1/strategies",
             "ALLOCATIONS_API_KEY": ZEHNLABS_KEY,

@@ -1,4 +1,5 @@
-"""One aiohttp application: the Socket.IO endpoint, the allocations API and the control API."""
+"""One aiohttp application: the Socket.IO endpoint (/socket.io), the Ably realtime endpoint (a
+WebSocket at /), the allocations API and the control API."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> w
     app = web.Application()
     app[SIMULATOR] = simulator
     simulator.stream.attach(app)
+    simulator.ably.attach(app)
     app.add_routes(allocations_api.routes)
     app.add_routes(control_api.routes)
     app.on_shutdown.append(_close)

@@ -1,5 +1,8 @@
 """The control API tests, benchmarks and the demo use to drive the simulator (`/control/...`).
 
+A publication goes to both transports at once: the Socket.IO room and the Ably channel of the
+strategy (`Simulator.emit_event`, `Simulator.emit_raw`).
+
 Bad input is answered 422 with `{"status": "error", "message", "errors": [{"field", "message"}]}`;
 an unknown strategy with 404.
 """
@@ -12,12 +15,14 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from zehnlabs_sim.models import AllocationsBody, FaultBody, PublishBody, StrategyBody
+from zehnlabs_sim.models import AblyBody, AllocationsBody, FaultBody, PublishBody, StrategyBody
 from zehnlabs_sim.simulator import SIMULATOR, Simulator, http_error
 from zehnlabs_sim.state import Strategy
 
 # A thousand garbage messages is the broker's stress test; a hundred times that is a typo.
 MAX_RAW_COUNT = 100_000
+
+DISCONNECT_MODES = ("drop", "server", "expire")
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -44,6 +49,14 @@ def _sim(request: web.Request) -> Simulator:
     return request.app[SIMULATOR]
 
 
+def _everything(sim: Simulator) -> dict[str, Any]:
+    return {
+        **sim.state.view(),
+        "clients": sim.stream.view() + sim.ably.hub.view(),
+        "ably": sim.ably.settings_view(),
+    }
+
+
 def _strategy(sim: Simulator, name: str) -> Strategy:
     strategy = sim.state.strategies.get(name)
     if strategy is None:
@@ -53,17 +66,18 @@ def _strategy(sim: Simulator, name: str) -> Strategy:
 
 @routes.get("/control/state")
 async def get_state(request: web.Request) -> web.Response:
-    sim = _sim(request)
-    return web.json_response({**sim.state.view(), "clients": sim.stream.view()})
+    return web.json_response(_everything(_sim(request)))
 
 
 @routes.post("/control/reset")
 async def reset(request: web.Request) -> web.Response:
-    """Seeded strategies back, history and faults gone; connected clients stay connected."""
+    """Seeded strategies back, history, faults and denied Ably channels gone; connected clients
+    stay connected."""
     sim = _sim(request)
     sim.state.reset()
+    sim.ably.reset()
     sim.fault_changed()
-    return web.json_response({**sim.state.view(), "clients": sim.stream.view()})
+    return web.json_response(_everything(sim))
 
 
 @routes.put("/control/strategies/{name}")
@@ -99,7 +113,7 @@ async def publish_event(request: web.Request) -> web.Response:
     _strategy(sim, name)
     body = await _parse(request, PublishBody)
     message = sim.state.new_event(name, body)
-    delivered_to = await sim.stream.emit_event(name, message)
+    delivered_to = await sim.emit_event(name, message)
     sim.state.record("event", name, message, delivered_to)
     return web.json_response({"id": message["id"], "delivered_to": delivered_to})
 
@@ -113,15 +127,17 @@ async def redeliver(request: web.Request) -> web.Response:
     message = sim.state.last_message.get(name)
     if message is None:
         raise http_error(web.HTTPNotFound, f"Strategy '{name}' has no event to redeliver")
-    delivered_to = await sim.stream.emit_event(name, message)
+    delivered_to = await sim.emit_event(name, message)
     sim.state.record("redelivery", name, message, delivered_to)
     return web.json_response({"id": message["id"], "delivered_to": delivered_to})
 
 
 @routes.post("/control/strategies/{name}/raw")
 async def emit_raw(request: web.Request) -> web.Response:
-    """The JSON body emitted verbatim as `event`, `count` times, to the room of any name (known
-    strategy or not): malformed messages for broker tests."""
+    """The JSON body emitted verbatim, `count` times, to the room and channel of any name (known
+    strategy or not): malformed messages for broker tests. On Ably the body is the message data;
+    `name` sets the message name (default: the body's `exec` when it is a string) and `id` the
+    message id of every copy (default: a fresh one each)."""
     sim = _sim(request)
     name = request.match_info["name"]
     count_text = request.query.get("count", "1")
@@ -137,24 +153,47 @@ async def emit_raw(request: web.Request) -> web.Response:
             message = json.loads(raw)
         except ValueError as exc:
             raise _unprocessable([{"field": "body", "message": f"not JSON: {exc}"}]) from None
-    delivered_to = await sim.stream.emit_event(name, message, count=count)
+    ably_name = request.query.get("name")
+    ably_id = request.query.get("id") or None
+    delivered_to = await sim.emit_raw(name, message, count, ably_name, ably_id)
     sim.state.record("raw", name, message, delivered_to, count=count)
     return web.json_response({"count": count, "delivered_to": delivered_to})
 
 
 @routes.post("/control/disconnect-all")
 async def disconnect_all(request: web.Request) -> web.Response:
-    """`mode=drop` (default): cut the connections, clients reconnect by themselves.
-    `mode=server`: Socket.IO disconnect, clients stay away unless they reconnect on purpose."""
+    """`mode=drop` (default): cut every connection, clients reconnect by themselves (Ably ones
+    resume). `mode=server`: Socket.IO disconnect (clients stay away unless they reconnect on
+    purpose), Ably DISCONNECTED (the SDK reconnects and resumes). `mode=expire`: like drop, and
+    the Ably resume state is forgotten, so the reconnect gets a new connection (80008)."""
     sim = _sim(request)
     mode = request.query.get("mode", "drop")
-    if mode == "drop":
-        count = await sim.stream.drop_all()
-    elif mode == "server":
-        count = await sim.stream.disconnect_all()
+    if mode not in DISCONNECT_MODES:
+        allowed = ", ".join(DISCONNECT_MODES)
+        raise _unprocessable([{"field": "mode", "message": f"{mode!r} is not one of {allowed}"}])
+    if mode == "server":
+        count = await sim.stream.disconnect_all() + sim.ably.disconnect_all()
     else:
-        raise _unprocessable([{"field": "mode", "message": f"{mode!r} is not drop or server"}])
+        count = await sim.stream.drop_all() + sim.ably.drop_all(forget=mode == "expire")
     return web.json_response({"disconnected": count, "mode": mode})
+
+
+@routes.get("/control/ably")
+async def get_ably(request: web.Request) -> web.Response:
+    return web.json_response(_sim(request).ably.settings_view())
+
+
+@routes.put("/control/ably")
+async def put_ably(request: web.Request) -> web.Response:
+    """Denied channels (an ATTACH gets ERROR 40160) and refused connections; fields left out
+    keep their values."""
+    sim = _sim(request)
+    body = await _parse(request, AblyBody)
+    if body.denied_channels is not None:
+        sim.ably.hub.denied = set(body.denied_channels)
+    if body.refuse_connections is not None:
+        sim.ably.refuse_connections = body.refuse_connections
+    return web.json_response(sim.ably.settings_view())
 
 
 @routes.get("/control/allocations-fault")

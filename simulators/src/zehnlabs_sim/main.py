@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from zehnlabs_sim.ably_hub import DEFAULT_CONNECTION_STATE_TTL_MS, DEFAULT_MAX_IDLE_INTERVAL_MS
 from zehnlabs_sim.allocations_api import ALLOCATIONS_PREFIX
 from zehnlabs_sim.app import create_app
 from zehnlabs_sim.seed import DEMO_STRATEGIES, ConfigError, load_config
@@ -32,9 +33,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="zehnlabs-sim",
         description=(
-            "Zehnlabs simulator: Socket.IO strategy events (path /socket.io), the allocations "
-            f"API ({ALLOCATIONS_PREFIX}/{{name}}/allocations) and a control API (/control/...) "
-            "in one process. See docs/simulators.md."
+            "Zehnlabs simulator: strategy events over Socket.IO (path /socket.io) and over the "
+            "subset of Ably's realtime protocol the `ably` SDK needs (a WebSocket at /: "
+            'AblyRealtime(key=KEY, endpoint="HOST:PORT", tls=False)), the allocations API '
+            f"({ALLOCATIONS_PREFIX}/{{name}}/allocations) and a control API (/control/...) in "
+            "one process, on one port. See docs/simulators.md."
         ),
     )
     parser.add_argument(
@@ -46,7 +49,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--api-key",
         default=os.environ.get(API_KEY_ENV),
-        help=f"key clients must present (Socket.IO auth and x-api-key); default: ${API_KEY_ENV}",
+        help="key clients must present (Socket.IO auth, the Ably `key` parameter, x-api-key); "
+        "an Ably client needs the Ably form appId.keyId:secret; "
+        f"default: ${API_KEY_ENV}",
     )
     parser.add_argument(
         "--allocations-api-key",
@@ -69,6 +74,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         f"(default: {DEFAULT_HANG_SECONDS:g})",
     )
     parser.add_argument(
+        "--ably-max-idle-interval-ms",
+        type=int,
+        default=DEFAULT_MAX_IDLE_INTERVAL_MS,
+        help="maxIdleInterval the Ably endpoint announces; it sends a HEARTBEAT after half of it "
+        f"without traffic (default: {DEFAULT_MAX_IDLE_INTERVAL_MS})",
+    )
+    parser.add_argument(
+        "--ably-connection-state-ttl-ms",
+        type=int,
+        default=DEFAULT_CONNECTION_STATE_TTL_MS,
+        help="how long an Ably connection whose socket broke can still be resumed "
+        f"(connectionStateTtl; default: {DEFAULT_CONNECTION_STATE_TTL_MS})",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -79,6 +98,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--api-key is required (or set {API_KEY_ENV})")
     if args.hang_seconds <= 0:
         parser.error(f"--hang-seconds: {args.hang_seconds} is not above 0")
+    for flag in ("ably_max_idle_interval_ms", "ably_connection_state_ttl_ms"):
+        if getattr(args, flag) <= 0:
+            parser.error(f"--{flag.replace('_', '-')}: {getattr(args, flag)} is not above 0")
     return args
 
 
@@ -99,10 +121,12 @@ async def serve(settings: Settings, host: str, port: int, access_log: bool) -> N
         bound_port = _bound_port(runner, port)
         base = f"http://{host}:{bound_port}"
         log.info(
-            "zehnlabs_sim.listening events_url=%s socketio_path=/%s allocations_api_url=%s%s "
-            "control_url=%s/control strategies=%d",
+            "zehnlabs_sim.listening events_url=%s socketio_path=/%s ably_url=ws://%s:%d "
+            "allocations_api_url=%s%s control_url=%s/control strategies=%d",
             base,
             SOCKETIO_PATH,
+            host,
+            bound_port,
             base,
             ALLOCATIONS_PREFIX,
             base,
@@ -140,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         allocations_api_key=args.allocations_api_key or args.api_key,
         seeds=seeds,
         hang_seconds=args.hang_seconds,
+        ably_max_idle_interval_ms=args.ably_max_idle_interval_ms,
+        ably_connection_state_ttl_ms=args.ably_connection_state_ttl_ms,
     )
     asyncio.run(serve(settings, args.host, args.port, access_log=args.log_level == "DEBUG"))
     return 0

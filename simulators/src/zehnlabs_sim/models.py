@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -149,3 +149,14 @@ class FaultBody(BaseModel):
     strategy: str | None = Field(default=None, min_length=1)
     # Fail only the next N requests, then serve normally again (retry tests).
     times: int | None = Field(default=None, ge=1, strict=True)
+
+
+class AblyBody(BaseModel):
+    """`PUT /control/ably`: the Ably endpoint's faults; a field left out keeps its value."""
+
+    model_config = _STRICT
+
+    # Replaces the set: an ATTACH to one of these is answered with ERROR 40160.
+    denied_channels: list[Annotated[str, Field(min_length=1)]] | None = None
+    # While true, WebSocket connections at / are refused with HTTP 503 before the upgrade.
+    refuse_connections: bool | None = None

@@ -38,6 +38,7 @@ class Client:
 
     def view(self) -> dict[str, Any]:
         return {
+            "transport": "socketio",
             "sid": self.sid,
             "connected_at": format_timestamp(self.connected_at),
             "subscriptions": sorted(self.subscriptions),

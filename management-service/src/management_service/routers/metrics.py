@@ -43,6 +43,8 @@ class Snapshot:
     last_success_age: dict[str, float] = field(default_factory=dict)
     heartbeat_age: dict[str, float] = field(default_factory=dict)
     gateway_connected: dict[str, bool] = field(default_factory=dict)
+    stream_connected: dict[str, bool] = field(default_factory=dict)
+    dropped_messages: dict[str, int] = field(default_factory=dict)
 
 
 class SnapshotCollector(Collector):
@@ -120,6 +122,22 @@ class SnapshotCollector(Collector):
         for name, connected in sorted(snap.gateway_connected.items()):
             gateway.add_metric([name], int(connected))
         yield gateway
+        stream = GaugeMetricFamily(
+            "rebalancer_stream_connected",
+            "1 when the event-broker instance reports a connection to the Zehnlabs stream.",
+            labels=["service"],
+        )
+        for name, connected in sorted(snap.stream_connected.items()):
+            stream.add_metric([name], int(connected))
+        yield stream
+        dropped = CounterMetricFamily(
+            "rebalancer_stream_dropped_messages",
+            "Stream messages the broker dropped as invalid since it started (see its log).",
+            labels=["service"],
+        )
+        for name, count in sorted(snap.dropped_messages.items()):
+            dropped.add_metric([name], count)
+        yield dropped
 
 
 async def read_snapshot(queue: Queue, redis: RedisClient) -> Snapshot:
@@ -149,6 +167,16 @@ async def read_snapshot(queue: Queue, redis: RedisClient) -> Snapshot:
             beat.name: bool(beat.facts["gateway_connected"])
             for beat in beats
             if "gateway_connected" in beat.facts
+        },
+        stream_connected={
+            beat.name: bool(beat.facts["stream_connected"])
+            for beat in beats
+            if "stream_connected" in beat.facts
+        },
+        dropped_messages={
+            beat.name: int(beat.facts["dropped_messages"])
+            for beat in beats
+            if isinstance(beat.facts.get("dropped_messages"), int)
         },
     )
 
