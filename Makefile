@@ -1,7 +1,12 @@
 # Shortcuts for the commands the README and docs/ describe. Each one is an ordinary script or
 # uv command; the Makefile only names them.
 
-.PHONY: test bench demo
+.PHONY: check test bench demo
+
+# The fast loop while you work (under a minute): format, lint, types, and the tests that start
+# no process (the rest are marked slow in tests/conftest.py).
+check:
+	./scripts/check
 
 # Formatting, lint, types and the whole test suite: exactly what CI runs (.ci/run).
 test:

@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.management.helpers import TOKEN
+from tests.support.profiles import examples
 
 EXAMPLES_PER_OPERATION = 40
 SCHEMATHESIS_HOST = "testserver"
@@ -45,7 +46,7 @@ CONFORMANCE: list[CheckFunction] = [
 ]
 
 FUZZ_SETTINGS = hypothesis.settings(
-    max_examples=EXAMPLES_PER_OPERATION,
+    max_examples=examples(EXAMPLES_PER_OPERATION),
     deadline=None,
     derandomize=True,
     database=None,

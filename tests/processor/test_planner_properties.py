@@ -13,10 +13,13 @@ from event_processor.planner import (
     plan_buys_after_sells,
     plan_rebalance,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-SETTINGS = settings(max_examples=1_500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+from tests.support.profiles import examples
+
+# Deadline and health checks come from the profile (tests/support/profiles.py).
+SETTINGS = settings(max_examples=examples(1_500))
 UNIVERSE = ["SPY", "QQQ", "TLT", "GLD", "IEF", "VNQ", "SHY", "TQQQ"]
 
 
@@ -126,7 +129,7 @@ def test_planning_the_result_again_plans_nothing(inp: PlanInput) -> None:
     assert (again.sells, again.buys) == ((), ())
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(800))
 @given(accounts(thresholds=True))
 def test_with_thresholds_planning_the_result_again_finds_no_trade_worth_making(
     inp: PlanInput,
@@ -136,7 +139,7 @@ def test_with_thresholds_planning_the_result_again_finds_no_trade_worth_making(
     assert (again.sells, again.buys) == ((), ())
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(500))
 @given(accounts())
 def test_buys_planned_after_the_sells_respect_the_reserve_and_never_sell(inp: PlanInput) -> None:
     plan = plan_rebalance(inp)
