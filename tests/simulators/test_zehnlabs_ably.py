@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,67 +21,32 @@ from ably.types.channelstate import ChannelState
 from ably.types.connectionstate import ConnectionState
 from ably.util.exceptions import AblyException
 
-from tests.support.processes import ManagedProcess, free_port, port_open, wait_for
+from tests.simulators.zehnlabs_helpers import API_KEY, ETF_BLEND, TREASURY, Sim, reset, start_sim
 
 pytestmark = pytest.mark.slow
 
-SIM_SCRIPT = Path(sys.executable).parent / "zehnlabs-sim"
-# Ably's key form, appId.keyId:secret: the SDK splits it and sends it whole as `key`.
-API_KEY = "zlsim.subscriber:8c1d-secret"
-ETF_BLEND = "demo-etf-blend"
-TREASURY = "demo-treasury-rotation"
 # Short, so the heartbeat test sees the idle timeout it prevents within a few seconds.
 MAX_IDLE_INTERVAL_MS = 600
+IDLE = ("--ably-max-idle-interval-ms", str(MAX_IDLE_INTERVAL_MS))
 # Generous for a loaded machine; every wait ends as soon as its condition holds.
 WAIT = 10.0
 
 FORMATS = pytest.mark.parametrize("binary", [False, True], ids=["json", "msgpack"])
 
 
-@dataclass
-class Sim:
-    port: int
-    process: ManagedProcess
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def http(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=WAIT)
-
-
-def start_sim(log_dir: Path, port: int | None = None, name: str = "zehnlabs-sim") -> Sim:
-    port = port or free_port()
-    argv = [str(SIM_SCRIPT), "--port", str(port), "--api-key", API_KEY]
-    argv += ["--ably-max-idle-interval-ms", str(MAX_IDLE_INTERVAL_MS)]
-    process = ManagedProcess(name, argv, log_dir).start()
-    try:
-        wait_for(lambda: port_open(port) or not process.alive(), 15, "zehnlabs-sim to listen")
-        assert process.alive(), process.log_text()
-    except BaseException:
-        process.stop()
-        raise
-    return Sim(port=port, process=process)
-
-
 @pytest.fixture(scope="module")
 def running_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
-    sim = start_sim(tmp_path_factory.mktemp("zehnlabs-ably"))
+    sim = start_sim(
+        tmp_path_factory.mktemp("zehnlabs-ably"),
+        *IDLE,
+    )
     yield sim
     sim.process.stop()
 
 
 @pytest.fixture
 def sim(running_sim: Sim) -> Sim:
-    response = httpx.post(f"{running_sim.url}/control/reset", timeout=WAIT)
-    assert response.status_code == 200
-    wait_for(
-        lambda: httpx.get(f"{running_sim.url}/control/state").json()["clients"] == [],
-        WAIT,
-        "the previous test's clients to be gone",
-    )
-    return running_sim
+    return reset(running_sim)
 
 
 # -- the SDK client ---------------------------------------------------------------------------
@@ -387,7 +351,7 @@ async def test_after_expire_the_connection_is_new_with_80008_and_channels_attach
 async def test_after_a_simulator_restart_the_connection_is_new_with_80008(
     tmp_path: Path, binary: bool
 ) -> None:
-    sim = start_sim(tmp_path, name="zehnlabs-sim-1")
+    sim = start_sim(tmp_path, *IDLE, name="zehnlabs-sim-1")
     try:
         # The SDK notices a refused TCP connection only when its request timeout ends the
         # attempt, so a short one keeps the wait for the new process short.
@@ -397,7 +361,7 @@ async def test_after_a_simulator_restart_the_connection_is_new_with_80008(
             blend = await subscribe(client, ETF_BLEND)
             sim.process.stop()
             await client.reaches(ConnectionState.DISCONNECTED)
-            sim = start_sim(tmp_path, port=sim.port, name="zehnlabs-sim-2")
+            sim = start_sim(tmp_path, *IDLE, port=sim.port, name="zehnlabs-sim-2")
 
             back = await connected(client)
             assert back.reason.code == 80008
@@ -504,7 +468,7 @@ async def test_a_plain_http_request_at_the_root_is_told_to_open_a_websocket(sim:
 async def test_sigterm_stops_promptly_with_ably_clients_connected(
     tmp_path: Path, binary: bool
 ) -> None:
-    sim = start_sim(tmp_path)
+    sim = start_sim(tmp_path, *IDLE)
     proc = sim.process.proc
     assert proc is not None
     try:

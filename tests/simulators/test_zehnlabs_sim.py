@@ -9,7 +9,6 @@ import json
 import math
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,40 +19,19 @@ import httpx
 import pytest
 import socketio
 
-from tests.support.processes import ManagedProcess, free_port, port_open, wait_for
+from tests.simulators.zehnlabs_helpers import (
+    API_KEY,
+    ETF_BLEND,
+    SIM_SCRIPT,
+    TREASURY,
+    Sim,
+    reset,
+    start_sim,
+)
 
-SIM_SCRIPT = Path(sys.executable).parent / "zehnlabs-sim"
-API_KEY = "zl-test-key-7f3a"
-ETF_BLEND = "demo-etf-blend"
-TREASURY = "demo-treasury-rotation"
 SEEDED_LAST_REBALANCE_ON = "2026-01-02T20:45:00Z"
 # Generous for a loaded CI machine, yet a broken test fails in seconds, not minutes.
 WAIT = 5.0
-
-
-@dataclass
-class Sim:
-    url: str
-    process: ManagedProcess
-
-    def http(self, **kwargs: Any) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=WAIT, **kwargs)
-
-
-def start_sim(log_dir: Path, *extra: str) -> Sim:
-    port = free_port()
-    process = ManagedProcess(
-        "zehnlabs-sim",
-        [str(SIM_SCRIPT), "--port", str(port), "--api-key", API_KEY, *extra],
-        log_dir,
-    ).start()
-    try:
-        wait_for(lambda: port_open(port) or not process.alive(), 15, "zehnlabs-sim to listen")
-        assert process.alive(), process.log_text()
-    except BaseException:
-        process.stop()
-        raise
-    return Sim(url=f"http://127.0.0.1:{port}", process=process)
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +44,7 @@ def running_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
 
 @pytest.fixture
 def sim(running_sim: Sim) -> Sim:
-    response = httpx.post(f"{running_sim.url}/control/reset", timeout=WAIT)
-    assert response.status_code == 200
-    # The previous test's clients said goodbye; the server may still be processing it.
-    wait_for(
-        lambda: httpx.get(f"{running_sim.url}/control/state").json()["clients"] == [],
-        WAIT,
-        "the previous test's Socket.IO clients to be gone",
-    )
-    return running_sim
+    return reset(running_sim)
 
 
 @dataclass
