@@ -289,6 +289,31 @@ def test_invalid_accounts_file_stops_the_start_with_exit_code_2(
     )
 
 
+@pytest.mark.parametrize("transport", ["ably"])
+def test_every_configuration_problem_is_reported_in_one_run_with_exit_code_2(
+    brokers: BrokerFactory,
+) -> None:
+    bad = [{"account_id": "DU1000001", "type": "paper", "enabled": True,
+            "strategy_name": ETF_BLEND, "cash_reserve_percent": 140}]  # fmt: skip
+    write_config(brokers.config_dir, bad)
+    broker = brokers.start(
+        ready=False,
+        REBALANCE_EVENT_SUBSCRIPTION_API_KEY="not-an-ably-key",
+        BROKER_MAX_HELD_EVENTS="0",
+        REDIS_URL="http://127.0.0.1:6379/0",
+    )
+    assert broker.process.proc is not None
+    assert broker.process.proc.wait(timeout=WAIT) == 2
+    lines = broker.process.log_text().splitlines()
+    assert lines[0] == "event-broker: invalid configuration"
+    assert lines[1].startswith("environment: REDIS_URL: a URL starting with http://")
+    assert lines[2].startswith("environment: REBALANCE_EVENT_SUBSCRIPTION_API_KEY: is not an Ably")
+    assert lines[3].startswith("environment: BROKER_MAX_HELD_EVENTS: '0'")
+    assert lines[4].startswith("accounts.yaml: entry 1 (account DU1000001): field cash_reserve")
+    assert "Traceback" not in broker.process.log_text()
+    assert "not-an-ably-key" not in broker.process.log_text()
+
+
 @pytest.mark.parametrize("transport", ["socketio"])  # for Ably, empty is Ably's own service
 def test_missing_events_url_stops_the_start_with_exit_code_2(brokers: BrokerFactory) -> None:
     broker = brokers.start(ready=False, ZEHNLABS_EVENTS_URL="")

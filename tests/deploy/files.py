@@ -29,10 +29,11 @@ PYTHON_IMAGES = {
     "zehnlabs-sim.Dockerfile": "rebalancer-simulators",
 }
 NOVNC_DOCKERFILE = DOCKER / "novnc" / "Dockerfile"
+GATEWAY_DOCKERFILE = DOCKER / "ib-gateway" / "Dockerfile"
 
 
 def all_dockerfiles() -> list[Path]:
-    return [*(DOCKER / name for name in PYTHON_IMAGES), NOVNC_DOCKERFILE]
+    return [*(DOCKER / name for name in PYTHON_IMAGES), NOVNC_DOCKERFILE, GATEWAY_DOCKERFILE]
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,17 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
         return current or ""
 
     return VARIABLE.sub(substitute, value.replace("$$", "\0")).replace("\0", "$")
+
+
+def referenced_variables(value: Any) -> set[str]:
+    """Names used as ${NAME...} anywhere in a compose value (`$$` is a literal dollar)."""
+    if isinstance(value, dict):
+        return set().union(*(referenced_variables(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(referenced_variables(item) for item in value))
+    if isinstance(value, str):
+        return {m["name"] for m in VARIABLE.finditer(value.replace("$$", ""))}
+    return set()
 
 
 def required_variables(value: Any) -> set[str]:

@@ -3,6 +3,7 @@ Compose reads them: valid against the compose specification, and safe by default
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from rebalancer_shared.settings import Settings
 from tests.deploy.files import (
     COMPOSE,
     DEMO_COMPOSE,
+    GATEWAY_DOCKERFILE,
     ROOT,
     Dockerfile,
     MissingVariable,
@@ -23,7 +25,12 @@ from tests.deploy.files import (
     required_variables,
 )
 
-CREDENTIALS = {"IB_USERNAME": "jdoe123", "IB_PASSWORD": "hunter2", "VNC_PASSWORD": "s3cret-vnc"}
+CREDENTIALS = {
+    "IB_USERNAME": "jdoe123",
+    "IB_PASSWORD": "hunter2",
+    "VNC_PASSWORD": "s3cret-vnc",
+    "REDIS_PASSWORD": "0c8a4f5e2b7d9163aa5e",
+}
 BOTH = [pytest.param(COMPOSE, id="deployment"), pytest.param(DEMO_COMPOSE, id="demo")]
 
 
@@ -111,7 +118,8 @@ def test_redis_and_the_gateway_publish_no_port_and_redis_stays_on_the_internal_n
     assert model["services"]["redis"]["networks"] == ["backend"]
     assert model["networks"]["backend"] == {"internal": True}
     for name, service in model["services"].items():
-        assert "backend" in service["networks"], f"{name} cannot reach the backend"
+        if name != "novnc":  # on a network of its own with the gateway (test_isolation.py)
+            assert "backend" in service["networks"], f"{name} cannot reach the backend"
 
 
 @pytest.mark.parametrize("path", BOTH)
@@ -143,11 +151,14 @@ def test_every_container_drops_capabilities_and_privilege_escalation(path: Path)
             assert service.get("read_only") is True, f"{name} has a writable root file system"
 
 
-def test_deployment_requires_the_ib_login_and_the_vnc_password() -> None:
+def test_deployment_requires_the_ib_login_the_vnc_password_and_the_redis_password() -> None:
     model = load_compose(COMPOSE)
-    assert required_variables(model) == {"IB_USERNAME", "IB_PASSWORD", "VNC_PASSWORD"}
-    gateway = model["services"]["ib-gateway"]["environment"]
-    assert gateway["VNC_SERVER_PASSWORD"].startswith("${VNC_PASSWORD:?")
+    assert required_variables(model) == {
+        "IB_USERNAME",
+        "IB_PASSWORD",
+        "VNC_PASSWORD",
+        "REDIS_PASSWORD",
+    }
     for missing in CREDENTIALS:
         env = {name: value for name, value in CREDENTIALS.items() if name != missing}
         with pytest.raises(MissingVariable, match=missing):
@@ -155,7 +166,6 @@ def test_deployment_requires_the_ib_login_and_the_vnc_password() -> None:
     with pytest.raises(MissingVariable, match="VNC_PASSWORD"):
         interpolate(model, {**CREDENTIALS, "VNC_PASSWORD": ""})  # empty is missing too
     started = interpolate(model, CREDENTIALS)["services"]["ib-gateway"]["environment"]
-    assert started["VNC_SERVER_PASSWORD"] == "s3cret-vnc"
     assert started["TWS_USERID"] == "jdoe123"
 
 
@@ -195,7 +205,31 @@ def test_third_party_images_are_pinned_to_a_version() -> None:
             assert tag not in {"latest", "stable"} and any(c.isdigit() for c in tag), (
                 f"{name}: {image} is not pinned"
             )
-    assert services(COMPOSE)["ib-gateway"]["image"].startswith("ghcr.io/gnzsnz/ib-gateway:")
+    gateway_base = Dockerfile(GATEWAY_DOCKERFILE).final.base
+    assert gateway_base.startswith("ghcr.io/gnzsnz/ib-gateway:"), gateway_base
+
+
+def test_redis_is_a_7_4_release_with_the_2026_security_fixes() -> None:
+    # 7.4.2 has known remote code executions through Lua (CVE-2025-49844, fixed in 7.4.6) and
+    # more fixed since; 7.4.9 (May 2026) is the latest 7.4 patch release we could confirm.
+    for path in (COMPOSE, DEMO_COMPOSE):
+        image = services(path)["redis"]["image"]
+        found = re.fullmatch(r"redis:7\.4\.(\d+)-alpine", image)
+        assert found is not None and int(found[1]) >= 9, f"{path.name}: {image}"
+
+
+def test_gateway_keeps_its_settings_on_a_volume_through_a_re_create() -> None:
+    model = interpolate(load_compose(COMPOSE), CREDENTIALS)
+    gateway = model["services"]["ib-gateway"]
+    path = gateway["environment"]["TWS_SETTINGS_PATH"]
+    assert f"ib-gateway-settings:{path}" in gateway["volumes"]
+    assert "ib-gateway-settings" in model["volumes"]
+    # A new named volume takes the owner of the folder it is mounted on, and belongs to root
+    # when the image has no such folder: the gateway (uid 1000) could not write its settings.
+    # So the image has the folder, owned by the gateway's user.
+    assert gateway["user"] == "1000:1000"
+    runs = [item.arguments for item in Dockerfile(GATEWAY_DOCKERFILE).final.all("RUN")]
+    assert any(run.startswith("install -d -o 1000 -g 1000") and path in run for run in runs)
 
 
 @pytest.mark.parametrize("path", BOTH)
@@ -210,9 +244,9 @@ def test_every_service_restarts_and_rotates_its_logs(path: Path) -> None:
 @pytest.mark.parametrize("path", BOTH)
 def test_redis_is_append_only_on_a_volume_with_a_health_check(path: Path) -> None:
     redis = services(path)["redis"]
-    assert redis["command"][:3] == ["redis-server", "--appendonly", "yes"]
+    assert "exec redis-server --appendonly yes --appendfsync everysec" in redis["command"][-1]
     assert "redis-data:/data" in redis["volumes"]
-    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert "redis-cli ping" in redis["healthcheck"]["test"][-1]
 
 
 @pytest.mark.parametrize("path", BOTH)
@@ -240,7 +274,7 @@ def test_processor_reaches_the_gateway_inside_docker() -> None:
     assert live["event-processor"]["environment"]["IB_PORT"] == "4003"
     for name in ("event-broker", "event-processor", "management-service"):
         environment = services(COMPOSE)[name]["environment"]
-        assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        assert environment["REDIS_URL"] == "redis://:0c8a4f5e2b7d9163aa5e@redis:6379/0"
         assert environment["ACCOUNTS_FILE"] == "/config/accounts.yaml"
 
 

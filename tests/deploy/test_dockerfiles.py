@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from rebalancer_local.processes import uv_executable
 
 from tests.deploy.files import (
     DOCKER,
+    GATEWAY_DOCKERFILE,
     NOVNC_DOCKERFILE,
     PYTHON_IMAGES,
     ROOT,
@@ -143,6 +145,40 @@ def test_novnc_image_runs_the_start_script_the_browser_test_runs() -> None:
     script = (NOVNC_DOCKERFILE.parent / "start-novnc.sh").read_text()
     assert "exec websockify --web" in script
     assert os.access(NOVNC_DOCKERFILE.parent / "start-novnc.sh", os.X_OK)
+
+
+def test_novnc_image_pins_its_base_image_and_no_debian_package_version() -> None:
+    # Debian replaces a package version with the next security update, and an image that asks
+    # for the old one stops building. The base image is pinned (tag and digest); the packages
+    # are what that Debian release has when the image is built.
+    dockerfile = Dockerfile(NOVNC_DOCKERFILE)
+    for stage in dockerfile.stages:
+        assert re.fullmatch(r"debian:\d+\.\d+-slim@sha256:[0-9a-f]{64}", stage.base), stage.base
+    for command in run_commands(dockerfile):
+        for step in re.split(r"&&|;", command):
+            words = step.split()
+            if words[:1] == ["apt-get"] and {"install", "download"} & set(words):
+                pinned = [word for word in words if "=" in word and not word.startswith("-")]
+                assert pinned == [], f"pinned Debian package versions: {pinned}"
+
+
+# gnzsnz/ib-gateway-docker#349: x11vnc could start before Xvfb's socket existed, leaving the
+# gateway's screen (and so the 2FA) unreachable; #350 made the start script wait for the socket.
+# The first stable image with it is 10.37.1p (10.37.1n and 10.37.1o start x11vnc at once).
+FIRST_STABLE_WAITING_FOR_XVFB = "10.37.1p"
+
+
+def gateway_version(tag: str) -> tuple[int, int, int, str]:
+    found = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)([a-z])", tag)
+    assert found is not None, f"{tag} is not an IB Gateway version like 10.37.1p"
+    return int(found[1]), int(found[2]), int(found[3]), found[4]
+
+
+def test_gateway_image_is_a_release_that_starts_vnc_after_xvfb() -> None:
+    base = Dockerfile(GATEWAY_DOCKERFILE).final.base
+    image, _, tag = base.partition("@")[0].rpartition(":")
+    assert image == "ghcr.io/gnzsnz/ib-gateway"
+    assert gateway_version(tag) >= gateway_version(FIRST_STABLE_WAITING_FOR_XVFB), base
 
 
 def dockerignored(relative: str) -> bool:

@@ -75,7 +75,7 @@ def test_bad_accounts_file_stops_the_service_at_start(tmp_path: Path, redis_url:
     assert process.proc is not None
     assert process.proc.wait(timeout=START_TIMEOUT_SECONDS) == 2
     message = process.log_text()
-    assert "configuration error" in message
+    assert message.startswith("management-service: invalid configuration\n")
     assert (
         "accounts.yaml: entry 2 (account DU7654321): field cash_reserve_percent: "
         "140 is not between 0 and 100"
@@ -89,3 +89,25 @@ def test_missing_accounts_file_stops_the_service_at_start(tmp_path: Path, redis_
     assert process.proc is not None
     assert process.proc.wait(timeout=START_TIMEOUT_SECONDS) == 2
     assert "accounts.yaml: file not found" in process.log_text()
+
+
+@pytest.mark.slow
+def test_bad_setting_and_bad_file_stop_the_service_with_one_report(
+    tmp_path: Path, redis_url: str
+) -> None:
+    accounts_file = write_accounts(tmp_path)
+    accounts_file.write_text(accounts_file.read_text().replace("type: live", "type: Live"))
+    env = service_env(accounts_file, redis_url, free_port())
+    env["REDIS_URL"] = "http://:s3cret-redis-pass@localhost:6379/0"
+    process = ManagedProcess("bad-setting", [ENTRY_POINT], tmp_path, env, cwd=tmp_path).start()
+
+    assert process.proc is not None
+    assert process.proc.wait(timeout=START_TIMEOUT_SECONDS) == 2
+    output = process.log_text()
+    assert "Traceback" not in output and "s3cret" not in output
+    assert output.splitlines() == [
+        "management-service: invalid configuration",
+        "environment: REDIS_URL: a URL starting with http:// is not a Redis URL: write "
+        "redis://HOST:6379/0, rediss://HOST:6379/0 (TLS) or unix:///path/to/redis.sock",
+        "accounts.yaml: entry 4 (account U1234567): field type: 'Live' is not one of paper, live",
+    ]

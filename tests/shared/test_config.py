@@ -217,3 +217,108 @@ def test_notify_urls_split_on_commas_and_spaces(monkeypatch: pytest.MonkeyPatch)
         "json://127.0.0.1:9/x",
         "tgram://bot/chat",
     ]
+
+
+def test_every_problem_of_both_files_is_reported_in_one_run(tmp_path: Path) -> None:
+    # A field error, a duplicate of that broken entry, an unknown set on an entry that also has
+    # a field error, and a bad rule in replacement-sets.yaml: all named at once, in file order.
+    message = error_of(
+        tmp_path,
+        "- {account_id: DU1234567, type: paper, enabled: true, strategy_name: growth,"
+        " cash_reserve_percent: 140}\n"
+        "- {account_id: DU1234567, type: paper, enabled: true, strategy_name: growth,"
+        " cash_reserve_percent: 1}\n"
+        "- {account_id: DU123, type: paper, enabled: 1, strategy_name: growth,"
+        " cash_reserve_percent: 1, replacement_set: ira2}\n",
+        "ira:\n  - {source: SPY, target: VOO, scale: 0}\n",
+    )
+    assert message.splitlines() == [
+        "accounts.yaml: entry 1 (account DU1234567): field cash_reserve_percent: "
+        "140 is not between 0 and 100",
+        "accounts.yaml: entry 2 (account DU1234567): field account_id: 'DU1234567' "
+        "is a duplicate (also entry 1)",
+        "accounts.yaml: entry 3 (account DU123): field enabled: 1 is not true or false",
+        "accounts.yaml: entry 3 (account DU123): field replacement_set: 'ira2' is not defined "
+        "in replacement-sets.yaml (defined: ira)",
+        "replacement-sets.yaml: set ira rule 1: field scale: 0 is not above 0 and at most 10",
+    ]
+
+
+def test_yaml_syntax_error_names_the_file_line_and_column(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path,
+        "- account_id: DU1234567\n"
+        "  type: paper\n"
+        "  enabled: true\n"
+        "  strategy_name: growth: 2\n"
+        "  cash_reserve_percent: 1\n",
+    )
+    assert message == "accounts.yaml: line 4, column 24: mapping values are not allowed here"
+
+
+def test_syntax_errors_in_both_files_are_reported_together(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path,
+        "- {account_id: DU1234567, type: paper, enabled: true, strategy_name: growth,"
+        " cash_reserve_percent: 1, replacement_set: ira\n",
+        "ira:\n  - {source: SPY, target: VOO scale: 1}\n",
+    )
+    # No guess about which sets exist: the account's replacement_set is not called unknown.
+    assert message.splitlines() == [
+        "accounts.yaml: line 2, column 1: expected ',' or '}', but got '<stream end>' "
+        "(while parsing a flow mapping at line 1, column 3)",
+        "replacement-sets.yaml: line 2, column 36: expected ',' or '}', but got ':' "
+        "(while parsing a flow mapping at line 2, column 5)",
+    ]
+
+
+def test_unknown_set_is_named_even_when_the_sets_file_has_bad_rules(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path,
+        "- {account_id: U1234567, type: live, enabled: true, strategy_name: s,"
+        " cash_reserve_percent: 1, replacement_set: roth}",
+        "ira:\n  - {source: SPY, target: SPY, scale: 1}\n",
+    )
+    assert message.splitlines() == [
+        "accounts.yaml: entry 1 (account U1234567): field replacement_set: 'roth' is not "
+        "defined in replacement-sets.yaml (defined: ira)",
+        "replacement-sets.yaml: set ira rule 1: field (entry): {'source': 'SPY', 'target': "
+        "'SPY', 'scale': 1} source and target are the same symbol",
+    ]
+
+
+def test_a_field_given_twice_in_one_entry_is_refused_not_overwritten(tmp_path: Path) -> None:
+    # YAML keeps the last of two equal keys: 50 would silently win over the reserve above it.
+    message = error_of(
+        tmp_path,
+        "- account_id: DU1234567\n"
+        "  type: paper\n"
+        "  enabled: true\n"
+        "  strategy_name: growth\n"
+        "  cash_reserve_percent: 1\n"
+        "  cash_reserve_percent: 50\n",
+    )
+    assert message == (
+        "accounts.yaml: line 6, column 3: key cash_reserve_percent is given twice (first at line 5)"
+    )
+
+
+def test_a_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    accounts_file, sets_file = write(tmp_path, GOOD)
+    accounts_file.write_bytes(b"\xff\xfe- account_id: DU1234567\n")
+    sets_file.unlink()
+    sets_file.mkdir()
+    with pytest.raises(ConfigError) as caught:
+        load_accounts(accounts_file, sets_file)
+    assert str(caught.value).splitlines() == [
+        "accounts.yaml: is not UTF-8 text (byte 0xff at position 0): save it as UTF-8",
+        f"replacement-sets.yaml: cannot be read at {sets_file}: Is a directory",
+    ]
+
+
+def test_an_unreadable_sets_file_makes_no_account_guess_at_its_sets(tmp_path: Path) -> None:
+    message = error_of(tmp_path, GOOD, "ira: [{source: SPY, target: VOO, scale: 1}\n")
+    assert message.splitlines() == [
+        "replacement-sets.yaml: line 2, column 1: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence at line 1, column 6)",
+    ]

@@ -1,7 +1,8 @@
 """`event-broker`: the Zehnlabs event stream into the Redis queue, until SIGTERM or SIGINT.
 
 Invalid configuration (environment, accounts.yaml, replacement-sets.yaml) stops the start with
-one message naming the file or variable, the entry and the field, and exit code 2.
+one report, a line per problem naming the file or variable, the entry and the field, and exit
+code 2.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from rebalancer_shared.config import AccountsConfig, load_accounts
-from rebalancer_shared.errors import ConfigError
+from rebalancer_shared.config import AccountsConfig, load_configuration
+from rebalancer_shared.errors import ConfigError, exit_for_invalid_configuration
 from rebalancer_shared.log import configure_logging
-from rebalancer_shared.settings import Settings, load_settings
+from rebalancer_shared.settings import Settings
 
 from event_broker.broker import Broker
 from event_broker.heartbeat import SERVICE
@@ -31,16 +32,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "accounts.yaml; see docs/event-broker.md."
         ),
     ).parse_args(argv)
+    # Every problem of the environment (shared and BROKER_*) and both files in one report.
+    tunables: list[BrokerSettings] = []
     try:
-        settings = load_settings()
-        check_required(settings)
-        tunables = load_broker_settings()
-        config = load_accounts(settings.accounts_file, settings.replacement_sets_file)
+        settings, config = load_configuration(
+            checks=[check_required, lambda _: tunables.append(load_broker_settings())]
+        )
     except ConfigError as error:
-        print(f"event-broker: invalid configuration\n{error}", file=sys.stderr)
-        return 2
+        exit_for_invalid_configuration(SERVICE, error)
     configure_logging(SERVICE, settings.log_level, settings.secrets())
-    return asyncio.run(_run(settings, tunables, config))
+    return asyncio.run(_run(settings, tunables[0], config))
 
 
 async def _run(settings: Settings, tunables: BrokerSettings, config: AccountsConfig) -> int:

@@ -6,8 +6,6 @@ changes what is traded, only how patiently the broker waits and how much it may 
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rebalancer_shared.errors import ConfigError
@@ -83,7 +81,9 @@ def load_broker_settings() -> BrokerSettings:
 
 
 def check_required(settings: Settings) -> None:
-    """The shared settings the broker cannot run without, named in one ConfigError."""
+    """What the broker needs beyond the shared checks (URL kinds are checked for every service
+    in rebalancer_shared.settings): its required settings, named in one ConfigError, and a key
+    of Ably's shape for the Ably transport."""
     ably = settings.zehnlabs_events_transport is EventsTransport.ABLY
     key = settings.rebalance_event_subscription_api_key.get_secret_value().strip()
     required = [
@@ -93,10 +93,10 @@ def check_required(settings: Settings) -> None:
         ("ALLOCATIONS_API_URL", settings.allocations_api_url),
         ("ALLOCATIONS_API_KEY", settings.allocations_api_key.get_secret_value()),
     ]
-    missing = [name for name, value in required if not value.strip()]
     problems = [
         f"environment: {name}: is empty: the event broker needs it (see .env.example)"
-        for name in missing
+        for name, value in required
+        if not value.strip()
     ]
     if ably and key and not _looks_like_ably_key(key):
         # The value is a secret: described, never shown.
@@ -105,25 +105,6 @@ def check_required(settings: Settings) -> None:
             "(appId.keyId:secret) as ZEHNLABS_EVENTS_TRANSPORT=ably needs: paste the whole key "
             "Zehnlabs gave you, or set ZEHNLABS_EVENTS_TRANSPORT=socketio"
         )
-    events_schemes = ("ws", "wss") if ably else ("http", "https", "ws", "wss")
-    for name, value, schemes in (
-        ("ZEHNLABS_EVENTS_URL", settings.zehnlabs_events_url, events_schemes),
-        ("ALLOCATIONS_API_URL", settings.allocations_api_url, ("http", "https")),
-    ):
-        if name in missing or not value.strip():
-            continue
-        parts = urlsplit(value.strip())
-        if parts.scheme not in schemes or not parts.netloc:
-            meaning = (
-                " (for ZEHNLABS_EVENTS_TRANSPORT=ably: empty for Ably's own service)"
-                if ably and name == "ZEHNLABS_EVENTS_URL"
-                else ""
-            )
-            problems.append(
-                f"environment: {name}: {value!r} is not a URL starting with "
-                + " or ".join(f"{s}://" for s in schemes)
-                + meaning
-            )
     if problems:
         raise ConfigError("\n".join(problems))
 

@@ -2,6 +2,8 @@
 
 Starts as soon as Redis answers (no fixed sleeps); connects to the gateway at once and keeps
 reconnecting in the background, while events that find it down fail fast and are retried.
+Invalid configuration (environment, accounts.yaml, replacement-sets.yaml) stops it before that:
+every problem on one report, exit code 2.
 """
 
 from __future__ import annotations
@@ -9,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 
-from rebalancer_shared.config import load_accounts
-from rebalancer_shared.errors import ConfigError
+from rebalancer_shared.config import AccountsConfig, load_configuration
+from rebalancer_shared.errors import ConfigError, exit_for_invalid_configuration
 from rebalancer_shared.log import configure_logging, get_logger
 from rebalancer_shared.notify import Notifier
 from rebalancer_shared.queue import EventQueue
-from rebalancer_shared.settings import Settings, load_settings
+from rebalancer_shared.settings import Settings
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -27,6 +28,8 @@ from event_processor.worker import Worker
 
 log = get_logger(__name__)
 
+SERVICE = "event-processor"
+REQUIRED_SETTINGS = ("ALLOCATIONS_API_URL", "ALLOCATIONS_API_KEY")
 REDIS_WAIT_MAX_SECONDS = 5.0
 GATEWAY_RETRY_SECONDS = 5.0
 
@@ -65,10 +68,7 @@ async def keep_gateway_connected(gateway: IBGateway, stop: asyncio.Event) -> Non
             await asyncio.wait_for(stop.wait(), GATEWAY_RETRY_SECONDS)
 
 
-async def run(settings: Settings) -> None:
-    accounts = load_accounts(settings.accounts_file, settings.replacement_sets_file)
-    if not settings.allocations_api_url:
-        raise ConfigError("environment: ALLOCATIONS_API_URL is not set")
+async def run(settings: Settings, accounts: AccountsConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -108,16 +108,15 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     try:
-        settings = load_settings()
+        settings, accounts = load_configuration(
+            required=REQUIRED_SETTINGS,
+            needed_by="the event processor",
+            checks=[Notifier.from_settings],  # NOTIFY_URLS apprise cannot use
+        )
     except ConfigError as error:
-        print(f"event-processor: invalid configuration:\n{error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    configure_logging("event-processor", settings.log_level, settings.secrets())
-    try:
-        asyncio.run(run(settings))
-    except ConfigError as error:
-        print(f"event-processor: invalid configuration:\n{error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        exit_for_invalid_configuration(SERVICE, error)
+    configure_logging(SERVICE, settings.log_level, settings.secrets())
+    asyncio.run(run(settings, accounts))
 
 
 if __name__ == "__main__":

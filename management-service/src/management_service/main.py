@@ -1,24 +1,25 @@
 """`management-service`: settings, logging, then uvicorn on MANAGEMENT_HOST:MANAGEMENT_PORT.
 
-A bad environment or accounts.yaml stops it at start with the message naming the problem (exit
-code 2). SIGTERM and SIGINT stop it gracefully: uvicorn finishes the requests in progress.
+A bad environment, accounts.yaml or replacement-sets.yaml stops it at start with every problem on
+one report (exit code 2). SIGTERM and SIGINT stop it gracefully: uvicorn finishes the requests in
+progress.
 """
 
 from __future__ import annotations
 
 import signal
-import sys
 from types import FrameType
 
 import uvicorn
-from rebalancer_shared.errors import ConfigError
+from rebalancer_shared.config import load_configuration
+from rebalancer_shared.errors import ConfigError, exit_for_invalid_configuration
 from rebalancer_shared.log import configure_logging, get_logger
-from rebalancer_shared.settings import load_settings
+from rebalancer_shared.settings import Settings
 
 from management_service.app import create_app
+from management_service.security import parse_allowed_hosts
 
 SERVICE_NAME = "management-service"
-EXIT_CONFIG_ERROR = 2
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
@@ -26,14 +27,17 @@ def _after_graceful_shutdown(signum: int, frame: FrameType | None) -> None:
     """uvicorn re-raises the stop signal once it has shut down; by then we are done: exit 0."""
 
 
+def _check_allowed_hosts(settings: Settings) -> None:
+    parse_allowed_hosts(settings.management_allowed_hosts)
+
+
 def main() -> None:
     try:
-        settings = load_settings()
+        settings, accounts = load_configuration(checks=[_check_allowed_hosts])
         configure_logging(SERVICE_NAME, settings.log_level, settings.secrets())
-        app = create_app(settings)
+        app = create_app(settings, accounts_config=accounts)
     except ConfigError as error:
-        print(f"{SERVICE_NAME}: configuration error:\n{error}", file=sys.stderr)
-        sys.exit(EXIT_CONFIG_ERROR)
+        exit_for_invalid_configuration(SERVICE_NAME, error)
     log = get_logger(__name__)
     log.info(
         "management.listen",

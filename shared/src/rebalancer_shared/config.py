@@ -1,8 +1,11 @@
 """`accounts.yaml` and `replacement-sets.yaml`: models, validation and mode filtering.
 
 A bad file stops the service at start with one ConfigError whose lines each name the file, the
-entry, the field and the value. Money-relevant fields (`type`, `cash_reserve_percent`) have no
-defaults, and unknown fields are refused, so a typo can never silently change what is traded.
+entry, the field and the value: every problem of both files at once (fields, duplicates, unknown
+sets, YAML syntax), accounts.yaml first, each file's in entry order. Money-relevant fields
+(`type`, `cash_reserve_percent`) have no defaults, and unknown fields (and a field given twice)
+are refused, so a typo can never silently change what is traded. `load_configuration` checks the
+environment and both files in one run.
 
 accounts.yaml (a list; `accounts:` above it is accepted too)::
 
@@ -21,7 +24,7 @@ replacement-sets.yaml (set name -> list of rules)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +32,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from rebalancer_shared.errors import ConfigError
+from rebalancer_shared.errors import ConfigError, ConfigProblems
 from rebalancer_shared.events import ACCOUNT_ID_PATTERN, AccountSettings, ReplacementRule
-from rebalancer_shared.settings import TradingMode
+from rebalancer_shared.settings import Settings, TradingMode, check_settings
 
 SYMBOL_MAX_LENGTH = 12
 
@@ -134,15 +137,62 @@ class ReplacementConfig(BaseModel):
         return ReplacementRule(source=self.source, target=self.target, scale=self.scale)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader refusing a key given twice in one mapping, which YAML resolves silently (the
+    last wins): a second `cash_reserve_percent` must not quietly replace the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: dict[Hashable, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` may be overridden: that is what it is for
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # the constructor below names it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key} is given twice (first at line {seen[key].line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
 def _read_yaml(path: Path, label: str) -> Any:
+    """The file's data, or ConfigError with one line naming the file (and line and column)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{label}: file not found at {path}") from None
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start]
+        raise ConfigError(
+            f"{label}: is not UTF-8 text (byte 0x{byte:02x} at position {error.start}): "
+            "save it as UTF-8"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{label}: cannot be read at {path}: {error.strerror}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as error:
-        raise ConfigError(f"{label}: not valid YAML: {error}") from None
+        raise ConfigError(_yaml_problem(label, error)) from None
+
+
+def _yaml_problem(label: str, error: yaml.YAMLError) -> str:
+    """`accounts.yaml: line 4, column 7: mapping values are not allowed here`."""
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return f"{label}: not valid YAML: " + " ".join(str(error).split())
+    line = f"{label}: {_position(error.problem_mark)}: {error.problem}"
+    if error.context:
+        mark = error.context_mark
+        line += f" ({error.context}" + (f" at {_position(mark)})" if mark else ")")
+    return line
+
+
+def _position(mark: yaml.Mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
 def _describe(error: ValidationError, where: str) -> list[str]:
@@ -158,16 +208,28 @@ def _describe(error: ValidationError, where: str) -> list[str]:
     return lines
 
 
-def parse_replacement_sets(data: Any, label: str) -> dict[str, tuple[ReplacementRule, ...]]:
+Sets = dict[str, tuple[ReplacementRule, ...]]
+
+
+def parse_replacement_sets(data: Any, label: str) -> Sets:
+    sets, errors = _check_replacement_sets(data, label)
+    if errors or sets is None:
+        raise ConfigError("\n".join(errors))
+    return sets
+
+
+def _check_replacement_sets(data: Any, label: str) -> tuple[Sets | None, list[str]]:
+    """The sets and the problems of their rules; None for sets when the names cannot be told."""
     if data is None:
-        return {}
+        return {}, []
     if isinstance(data, dict) and set(data) == {"replacement_sets"}:
         data = data["replacement_sets"] or {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{label}: expected a mapping of set name to a list of rules")
-    sets: dict[str, tuple[ReplacementRule, ...]] = {}
+        return None, [f"{label}: expected a mapping of set name to a list of rules"]
+    sets: Sets = {}
     errors: list[str] = []
     for name, rules in data.items():
+        sets[str(name)] = ()  # defined even while its rules are wrong: no "not defined" besides
         if not isinstance(rules, list):
             errors.append(f"{label}: set {name}: expected a list of {{source, target, scale}}")
             continue
@@ -189,18 +251,28 @@ def parse_replacement_sets(data: Any, label: str) -> dict[str, tuple[Replacement
             sources.add(rule.source)
             parsed.append(rule)
         sets[str(name)] = tuple(parsed)
-    if errors:
-        raise ConfigError("\n".join(errors))
-    return sets
+    return sets, errors
 
 
 def parse_accounts(
     data: Any, label: str, replacement_sets: Mapping[str, object], sets_label: str
 ) -> list[AccountConfig]:
+    accounts, errors = _check_accounts(data, label, set(replacement_sets), sets_label)
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return accounts
+
+
+def _check_accounts(
+    data: Any, label: str, known_sets: Collection[str] | None, sets_label: str
+) -> tuple[list[AccountConfig], list[str]]:
+    """The valid accounts and every problem of every entry: its fields, whether its account_id
+    came before, whether its replacement_set exists (not judged when `known_sets` is None: the
+    sets file could not be read)."""
     if isinstance(data, dict) and set(data) == {"accounts"}:
         data = data["accounts"]
     if not isinstance(data, list):
-        raise ConfigError(f"{label}: expected a list of accounts")
+        return [], [f"{label}: expected a list of accounts"]
     accounts: list[AccountConfig] = []
     seen: dict[str, int] = {}
     errors: list[str] = []
@@ -210,29 +282,39 @@ def parse_accounts(
         if not isinstance(raw, dict):
             errors.append(f"{where}: expected a mapping of account fields")
             continue
+        entry_errors: list[str] = []
+        account: AccountConfig | None = None
         try:
             account = AccountConfig.model_validate(raw)
         except ValidationError as error:
-            errors.extend(_describe(error, where))
-            continue
-        if account.account_id in seen:
-            errors.append(
-                f"{where}: field account_id: {account.account_id!r} is a duplicate "
-                f"(also entry {seen[account.account_id]})"
+            entry_errors.extend(_describe(error, where))
+        # Judged on the raw values, so a broken entry still shows all of its problems.
+        account_id = str(name).strip()
+        if ACCOUNT_ID_PATTERN.fullmatch(account_id):
+            if account_id in seen:
+                entry_errors.append(
+                    f"{where}: field account_id: {account_id!r} is a duplicate "
+                    f"(also entry {seen[account_id]})"
+                )
+            else:
+                seen[account_id] = index
+        set_name = raw.get("replacement_set")
+        if (
+            isinstance(set_name, str)
+            and set_name
+            and known_sets is not None
+            and set_name not in known_sets
+        ):
+            defined = ", ".join(sorted(known_sets)) or "none"
+            entry_errors.append(
+                f"{where}: field replacement_set: {set_name!r} is not defined "
+                f"in {sets_label} (defined: {defined})"
             )
-            continue
-        seen[account.account_id] = index
-        if account.replacement_set and account.replacement_set not in replacement_sets:
-            known = ", ".join(sorted(replacement_sets)) or "none"
-            errors.append(
-                f"{where}: field replacement_set: {account.replacement_set!r} is not defined "
-                f"in {sets_label} (defined: {known})"
-            )
-            continue
-        accounts.append(account)
-    if errors:
-        raise ConfigError("\n".join(errors))
-    return accounts
+        if entry_errors:
+            errors.extend(entry_errors)
+        elif account is not None:
+            accounts.append(account)
+    return accounts, errors
 
 
 class AccountsConfig(BaseModel):
@@ -261,12 +343,49 @@ class AccountsConfig(BaseModel):
 
 
 def load_accounts(accounts_file: Path, replacement_sets_file: Path) -> AccountsConfig:
-    """Read and validate both files. A missing replacement-sets file means no sets."""
+    """Read and validate both files: one ConfigError names every problem of both (accounts.yaml
+    first). A missing replacement-sets file means no sets."""
     sets_label = replacement_sets_file.name
+    sets: Sets | None = {}
+    sets_errors: list[str] = []
     if replacement_sets_file.exists():
-        sets = parse_replacement_sets(_read_yaml(replacement_sets_file, sets_label), sets_label)
-    else:
-        sets = {}
+        try:
+            sets, sets_errors = _check_replacement_sets(
+                _read_yaml(replacement_sets_file, sets_label), sets_label
+            )
+        except ConfigError as error:
+            sets, sets_errors = None, error.problems
     label = accounts_file.name
-    accounts = parse_accounts(_read_yaml(accounts_file, label), label, sets, sets_label)
+    try:
+        accounts, errors = _check_accounts(
+            _read_yaml(accounts_file, label), label, sets, sets_label
+        )
+    except ConfigError as error:
+        accounts, errors = [], error.problems
+    if errors or sets_errors or sets is None:
+        raise ConfigError("\n".join(errors + sets_errors))
     return AccountsConfig(accounts=tuple(accounts), replacement_sets=sets)
+
+
+def load_configuration(
+    *,
+    required: Sequence[str] = (),
+    needed_by: str = "this service",
+    checks: Sequence[Callable[[Settings], object]] = (),
+    **overrides: object,
+) -> tuple[Settings, AccountsConfig]:
+    """The environment and both files, checked in one run: one ConfigError lists every problem,
+    the environment's first (with those of `checks`, a service's own checks of its settings,
+    each raising ConfigError), then the files'. A variable the service cannot run without is
+    named in `required` (like `ALLOCATIONS_API_KEY`), `needed_by` says who needs it."""
+    problems = ConfigProblems()
+    settings = check_settings(problems, required=required, needed_by=needed_by, **overrides)
+    for check in checks:
+        with problems.collect():
+            check(settings)
+    accounts = None
+    with problems.collect():
+        accounts = load_accounts(settings.accounts_file, settings.replacement_sets_file)
+    problems.raise_if_any()
+    assert accounts is not None  # no problem, so it was loaded
+    return settings, accounts

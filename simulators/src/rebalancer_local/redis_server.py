@@ -1,7 +1,9 @@
-"""A private redis-server for tests: its own port and directory, never the machine's 6379."""
+"""A private redis-server for tests: its own port and directory, never the machine's 6379, and a
+password, as in Docker, so every service is exercised authenticating to Redis."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from pathlib import Path
 
@@ -11,7 +13,8 @@ from rebalancer_local.processes import ManagedProcess, free_port, wait_for
 
 
 class RedisServer:
-    """One redis-server process the tests own: start, stop, kill -9, restart on the same data."""
+    """One redis-server process the tests own: start, stop, kill -9, restart on the same data
+    (and the same password: a new one for each server, in its URL and its client)."""
 
     def __init__(self, workdir: Path, appendonly: bool = False, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
@@ -22,14 +25,17 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.appendonly = appendonly
         self.port = port or free_port()
+        self.password = secrets.token_hex(16)  # URL-safe as it is, like the one of Docker's .env
         self.process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, decode_responses=True
+        )
 
     def start(self) -> RedisServer:
         argv = [
@@ -41,6 +47,7 @@ class RedisServer:
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "always",
             "--protected-mode", "yes",
+            "--requirepass", self.password,
             "--daemonize", "no",
         ]  # fmt: skip
         self.process = ManagedProcess(f"redis-{self.port}", argv, self.workdir).start()
