@@ -3,10 +3,12 @@ account within one share per symbol of its target".
 
 A symbol's target is the planner's (docs/planner.md): weight x (value - reserve) shares'
 worth, where value is cash plus every position at its buy limit price (ask + slippage) and the
-reserve is `cash_reserve_percent` of net liquidation. Counting the positions at the price a
-buy may cost is what lets the planner promise that no fill takes cash below the reserve; the
-same target at market prices (the ask, net liquidation as IB reports it) differs from it by
-the slippage on the cash line, and `shares_off_at_market` measures that.
+reserve is `cash_reserve_percent` of the net liquidation the plan read (for the buys, IB's
+after the sells: the buys' own costs then lower IB's figure a little, and with it the reserve,
+so the chaos audit takes the one the plan read). Counting the positions at the price a buy may
+cost is what lets the planner promise that no fill takes cash below the reserve; the same
+target at market prices (the ask, net liquidation as IB reports it) differs from it by the
+slippage on the cash line, and `shares_off_at_market` measures that.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def shares_off_target(
     asks: Mapping[str, float],
     slippage_percent: float = DEFAULT_BUY_SLIPPAGE_PERCENT,
 ) -> dict[str, float]:
-    """Held minus target shares (the planner's target) for every symbol held or targeted."""
+    """Held minus target shares (the planner's target) for every symbol held or targeted;
+    `net_liquidation` is the one the reserve is taken of."""
     limits = {symbol: limit_price(ask, slippage_percent) for symbol, ask in asks.items()}
     value = cash + sum(count * limits[symbol] for symbol, count in positions.items())
     reserve = net_liquidation * reserve_percent / 100

@@ -119,6 +119,11 @@ class IBGateway:
         self.ib.RaiseRequestErrors = True
         self.ib.errorEvent += self._on_error
         self._connect_lock = asyncio.Lock()
+        # Each connect starts a session; it is ready once ib_async's startup sync (the
+        # positions) is done. ib_async calls itself connected as soon as the API is up, a moment
+        # before the positions are in, and empties its books when a connection drops.
+        self._session = 0
+        self._ready_session: int | None = None
         self._details: dict[str, _Cached[ContractDetails]] = {}
         self._details_day: dict[str, date] = {}
         self._quotes: dict[str, _Cached[Quote]] = {}
@@ -134,16 +139,21 @@ class IBGateway:
 
     @property
     def connected(self) -> bool:
-        return self.ib.isConnected()
+        """Connected and synced: the positions of this session are in ib_async's books."""
+        return self._ready()
+
+    def _ready(self) -> bool:
+        return self.ib.isConnected() and self._ready_session == self._session
 
     async def ensure_connected(self) -> None:
-        if self.connected:
+        if self._ready():
             return
         async with self._connect_lock:
-            if self.ib.isConnected():  # another caller connected while we waited
+            if self._ready():  # another caller connected while we waited
                 return
             # A random client id: a second processor or a stale session never collides (seeds).
             self.client_id = random.randint(1000, 2_000_000_000)
+            self._session += 1
             self._forget_session()
             try:
                 await self.ib.connectAsync(
@@ -154,6 +164,7 @@ class IBGateway:
                     fetchFields=StartupFetch.POSITIONS,
                     raiseSyncErrors=True,
                 )
+                self.ib.reqMarketDataType(self.market_data_type)
             except (OSError, TimeoutError, ConnectionError) as error:
                 self.ib.disconnect()
                 reason = str(error) or type(error).__name__
@@ -161,7 +172,7 @@ class IBGateway:
                     f"IB Gateway at {self.host}:{self.port} did not answer within "
                     f"{self.connect_timeout:g}s ({reason}); is it running and logged in?"
                 ) from None
-            self.ib.reqMarketDataType(self.market_data_type)
+            self._ready_session = self._session
             log.info(
                 "gateway.connected",
                 client_id=self.client_id,
@@ -223,7 +234,15 @@ class IBGateway:
 
     async def snapshot(self, account_id: str) -> AccountSnapshot:
         self._require_connection()
+        session = self._session
         values = await self._summary.get()
+        if not self.connected or self._session != session:
+            # The connection dropped after the values came: ib_async emptied its books, so the
+            # positions would read as none (and the plan would buy as if nothing were held).
+            raise GatewayError(
+                f"connection to IB Gateway lost while reading account {account_id}; its "
+                "positions are unknown"
+            )
         account = values.get(account_id)
         if account is None or "NetLiquidation" not in account or "TotalCashValue" not in account:
             known = ", ".join(sorted(values)) or "none"

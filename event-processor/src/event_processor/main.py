@@ -68,6 +68,27 @@ async def keep_gateway_connected(gateway: IBGateway, stop: asyncio.Event) -> Non
             await asyncio.wait_for(stop.wait(), GATEWAY_RETRY_SECONDS)
 
 
+def warn_when_no_account_matches(settings: Settings, accounts: AccountsConfig) -> None:
+    """Loudly, at start: with no enabled account of the trading mode nothing is ever traded,
+    which is almost always TRADING_MODE or a `type` in accounts.yaml set wrong."""
+    mode = settings.trading_mode.value
+    if accounts.active(settings.trading_mode):
+        return
+    others = sorted({a.type.value for a in accounts.accounts if a.enabled} - {mode})
+    log.error(
+        "processor.no_accounts",
+        trading_mode=mode,
+        accounts_file=str(settings.accounts_file),
+        reason=f"no enabled account in accounts.yaml has type {mode}: nothing will be traded",
+        hint=(
+            f"the enabled accounts are {' and '.join(others)}: check TRADING_MODE and each "
+            "account's type"
+            if others
+            else "enable an account, or check TRADING_MODE and each account's type"
+        ),
+    )
+
+
 async def run(settings: Settings, accounts: AccountsConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -91,6 +112,7 @@ async def run(settings: Settings, accounts: AccountsConfig) -> None:
             allocations=allocations,
             notifier=notifier,
         )
+        warn_when_no_account_matches(settings, accounts)
         keeper = asyncio.create_task(keep_gateway_connected(gateway, stop))
         log.info(
             "processor.ready",

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import structlog
-from rebalancer_shared import heartbeats
+from rebalancer_shared import heartbeats, keys
 from rebalancer_shared.config import AccountsConfig
 from rebalancer_shared.events import AccountSettings, Command, Event
 from rebalancer_shared.log import get_logger
@@ -46,6 +46,8 @@ T = TypeVar("T")
 REDIS_RETRY_SECONDS = 1.0
 PAUSE_POLL_SECONDS = 0.5
 UPKEEP_SECONDS = 1.0
+CANCEL_WAIT_SECONDS = 2.0
+"""At shutdown, how long a cancelled background task may take to end before we exit anyway."""
 
 
 def new_consumer_name() -> str:
@@ -73,7 +75,18 @@ class Worker:
         self.consumer = consumer or new_consumer_name()
         self.shutdown_grace_seconds = settings.shutdown_grace_seconds
         self._stopping = asyncio.Event()
+        # Set once no event of ours runs any more (after the shutdown grace): the heartbeat and
+        # the upkeep loop end then.
+        self._finished = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
+        # After a take that failed, what it may have left in our processing list is handed
+        # back while no take of ours is under way (`_take`).
+        self._take_lock = asyncio.Lock()
+        self._takes_under_way = 0
+        self._no_take_under_way = asyncio.Event()
+        self._no_take_under_way.set()
+        self._taken: dict[str, int] = {}
+        self._take_unsure = False
         self._paused = False
         self._gateway_down_since: float | None = None
         self._gateway_alert_sent = False
@@ -103,9 +116,18 @@ class Worker:
         for task in events:
             task.cancel()
         await asyncio.gather(*events, return_exceptions=True)
-        for task in [*unfinished, *background]:
+        self._finished.set()
+        # The background loops end by themselves once finished is set; the cancel is for one in
+        # the middle of a Redis call. A cancellation can be lost inside a library (Python 3.11's
+        # asyncio.timeout turns one that meets its deadline into TimeoutError, which redis-py
+        # reports as a RedisError), so the wait is bounded and never holds the exit.
+        leftovers = [*unfinished, *background]
+        for task in leftovers:
             task.cancel()
-        await asyncio.gather(*unfinished, *background, return_exceptions=True)
+        if leftovers:
+            _, stuck = await asyncio.wait(leftovers, timeout=CANCEL_WAIT_SECONDS)
+            if stuck:
+                log.warning("processor.tasks_left", tasks=sorted(t.get_name() for t in stuck))
         try:
             handed_back = await self.queue.unregister_consumer(self.consumer)
             await heartbeats.forget(self.queue.redis, self._service_name)
@@ -127,29 +149,82 @@ class Worker:
                 await self._sleep_unless_stopping(PAUSE_POLL_SECONDS)
                 continue
             try:
-                event = await self.queue.take(self.consumer, wait_seconds=1.0)
+                event = await self._take()
             except RedisError as error:
                 log.error("queue.take_failed", error=str(error), slot=slot)
                 await self._sleep_unless_stopping(REDIS_RETRY_SECONDS)
                 continue
             if event is None:
                 continue
-            earlier = self._running.get(event.event_id)
-            if earlier is not None:
-                # We were declared dead and got the event back while our cancelled attempt
-                # is still unwinding: let it finish first, never two attempts at once.
-                await asyncio.wait([earlier])
-            task = asyncio.create_task(self._process(event), name=f"event-{event.event_id}")
-            self._running[event.event_id] = task
             try:
-                # Shielded: a stopping slot must not cancel the event; shutdown decides that.
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if not task.done():
-                    raise
+                earlier = self._running.get(event.event_id)
+                if earlier is not None:
+                    # We were declared dead and got the event back while our cancelled attempt
+                    # is still unwinding: let it finish first, never two attempts at once.
+                    await asyncio.wait([earlier])
+                task = asyncio.create_task(self._process(event), name=f"event-{event.event_id}")
+                self._running[event.event_id] = task
+                try:
+                    # Shielded: a stopping slot must not cancel the event; shutdown decides that.
+                    await asyncio.shield(task)
+                except asyncio.CancelledError:
+                    if not task.done():
+                        raise
+                finally:
+                    if task.done():
+                        self._running.pop(event.event_id, None)
             finally:
-                if task.done():
-                    self._running.pop(event.event_id, None)
+                self._untake(event.event_id)
+
+    async def _take(self) -> Event | None:
+        """The next event for a slot.
+
+        A take is two steps in Redis (move the id into our processing list, then claim it). When
+        Redis dies before its answer reaches us, either may have happened: the event then sits
+        in our processing list, claimed, with its account locked, and nobody runs it (the other
+        instances recover the events of dead consumers only, and we live). So after a failed
+        take, once no other take of ours is under way and before the next one starts, whatever
+        our list holds that no slot took is handed back to the head of the queue."""
+        async with self._take_lock:
+            if self._take_unsure:
+                await self._no_take_under_way.wait()
+                await self._hand_back_untaken()
+                self._take_unsure = False
+            self._takes_under_way += 1
+            self._no_take_under_way.clear()
+        try:
+            event = await self.queue.take(self.consumer, wait_seconds=1.0)
+            if event is not None:
+                self._taken[event.event_id] = self._taken.get(event.event_id, 0) + 1
+            return event
+        except RedisError:
+            self._take_unsure = True
+            raise
+        finally:
+            self._takes_under_way -= 1
+            if not self._takes_under_way:
+                self._no_take_under_way.set()
+
+    def _untake(self, event_id: str) -> None:
+        left = self._taken.get(event_id, 0) - 1
+        if left > 0:
+            self._taken[event_id] = left
+        else:
+            self._taken.pop(event_id, None)
+
+    async def _hand_back_untaken(self) -> None:
+        held = await self.queue.redis.lrange(keys.processing(self.consumer), 0, -1)
+        for raw in held:
+            event_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if event_id in self._taken or event_id in self._running:
+                continue
+            result = await self.queue.release(self.consumer, event_id)
+            log.warning(
+                "event.handed_back",
+                event_id=event_id,
+                result=result,
+                reason="a take whose answer Redis never sent (it went away) left it to us",
+            )
 
     async def _process(self, event: Event) -> None:
         with structlog.contextvars.bound_contextvars(
@@ -273,12 +348,15 @@ class Worker:
                 return await action()
             except RedisError as error:
                 log.error("redis.unavailable", error=str(error))
-                await asyncio.sleep(REDIS_RETRY_SECONDS)
+                if self._stopping.is_set():
+                    raise
+                await self._sleep_unless_stopping(REDIS_RETRY_SECONDS)
 
     # --- background --------------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        # Beats on through the shutdown grace: events still running are ours until they end.
+        while not self._finished.is_set():
             try:
                 alive = await self.queue.heartbeat(self.consumer)
                 if not alive:
@@ -294,7 +372,7 @@ class Worker:
                 await self._watch_gateway()
             except RedisError as error:
                 log.error("heartbeat.failed", error=str(error))
-            await asyncio.sleep(self.settings.consumer_heartbeat_seconds)
+            await self._sleep_unless_finished(self.settings.consumer_heartbeat_seconds)
 
     async def _declared_dead(self) -> None:
         """Another instance recovered our events: stop working on them, then start afresh."""
@@ -318,7 +396,8 @@ class Worker:
             await self.notifier.gateway_unreachable(down_minutes)
 
     async def _upkeep_loop(self) -> None:
-        while True:
+        # On through the shutdown grace too: a pause must still reach the running events.
+        while not self._finished.is_set():
             try:
                 self._paused = await self.queue.paused() is not None
                 await self.queue.promote_due()
@@ -329,8 +408,12 @@ class Worker:
                     log.warning("queue.recovered", event_ids=recovered)
             except RedisError as error:
                 log.error("upkeep.failed", error=str(error))
-            await asyncio.sleep(UPKEEP_SECONDS)
+            await self._sleep_unless_finished(UPKEEP_SECONDS)
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _sleep_unless_finished(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._finished.wait(), seconds)
