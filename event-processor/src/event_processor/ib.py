@@ -29,6 +29,7 @@ from ib_async.contract import ContractDetails
 from ib_async.ib import StartupFetch
 from ib_async.wrapper import RequestError
 from rebalancer_shared.log import get_logger
+from rebalancer_shared.settings import TradingMode
 
 from event_processor.gateway import (
     AccountSnapshot,
@@ -39,6 +40,7 @@ from event_processor.gateway import (
 )
 from event_processor.hours import Session, parse_hours, pick_hours
 from event_processor.planner import Quote
+from event_processor.trading_mode import WrongTradingMode, mode_mismatch
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -99,8 +101,11 @@ class IBGateway:
         quote_ttl_seconds: float = 10.0,
         market_data_type: int = MARKET_DATA_DELAYED,
         done_trades_kept_seconds: float = DONE_TRADES_KEPT_SECONDS,
+        trading_mode: TradingMode | None = None,
     ) -> None:
         self.host = host
+        # When set, a connection whose managed accounts are of the other mode is refused.
+        self.trading_mode = trading_mode
         self.port = port
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
@@ -172,12 +177,24 @@ class IBGateway:
                     f"IB Gateway at {self.host}:{self.port} did not answer within "
                     f"{self.connect_timeout:g}s ({reason}); is it running and logged in?"
                 ) from None
+            self._check_trading_mode()
             self._ready_session = self._session
             log.info(
                 "gateway.connected",
                 client_id=self.client_id,
                 accounts=len(self.ib.managedAccounts()),
             )
+
+    def _check_trading_mode(self) -> None:
+        """Before anything can be traded on a new connection: its accounts are of our mode."""
+        if self.trading_mode is None:
+            return
+        problem = mode_mismatch(
+            self.trading_mode, self.ib.managedAccounts(), f"{self.host}:{self.port}"
+        )
+        if problem is not None:
+            self.ib.disconnect()
+            raise WrongTradingMode(problem)
 
     def disconnect(self) -> None:
         self.ib.disconnect()

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from event_processor.allocations import AllocationsClient
 from event_processor.gateway import GatewayError
 from event_processor.ib import IBGateway
+from event_processor.trading_mode import WrongTradingMode
 from event_processor.worker import Worker
 
 log = get_logger(__name__)
@@ -50,7 +51,9 @@ async def wait_for_redis(redis: Redis, stop: asyncio.Event) -> bool:
     return False
 
 
-async def keep_gateway_connected(gateway: IBGateway, stop: asyncio.Event) -> None:
+async def keep_gateway_connected(gateway: IBGateway, stop: asyncio.Event) -> str | None:
+    """Connect, and connect again whenever the connection is lost, until `stop`. A gateway of
+    the other trading mode stops the processor: its reason is returned."""
     was_connected = False
     while not stop.is_set():
         try:
@@ -58,6 +61,10 @@ async def keep_gateway_connected(gateway: IBGateway, stop: asyncio.Event) -> Non
             if not was_connected:
                 log.info("gateway.ready", host=gateway.host, port=gateway.port)
             was_connected = True
+        except WrongTradingMode as error:
+            log.critical("gateway.wrong_trading_mode", reason=str(error), consequence="stopping")
+            stop.set()
+            return str(error)
         except GatewayError as error:
             if was_connected:
                 log.error("gateway.lost", error=str(error))
@@ -66,6 +73,7 @@ async def keep_gateway_connected(gateway: IBGateway, stop: asyncio.Event) -> Non
             was_connected = False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), GATEWAY_RETRY_SECONDS)
+    return None
 
 
 def warn_when_no_account_matches(settings: Settings, accounts: AccountsConfig) -> None:
@@ -89,21 +97,23 @@ def warn_when_no_account_matches(settings: Settings, accounts: AccountsConfig) -
     )
 
 
-async def run(settings: Settings, accounts: AccountsConfig) -> None:
+async def run(settings: Settings, accounts: AccountsConfig) -> str | None:
+    """Until SIGTERM/SIGINT; returns why it stopped by itself (a gateway of the other trading
+    mode), or None."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
     redis = Redis.from_url(settings.redis_url, decode_responses=True)
-    gateway = IBGateway(settings.ib_host, settings.ib_port)
+    gateway = IBGateway(settings.ib_host, settings.ib_port, trading_mode=settings.trading_mode)
     allocations = AllocationsClient(
         settings.allocations_api_url, settings.allocations_api_key.get_secret_value()
     )
     notifier = Notifier([url.get_secret_value() for url in settings.notify_urls])
     try:
         if not await wait_for_redis(redis, stop):
-            return
+            return None
         worker = Worker(
             settings=settings,
             accounts=accounts,
@@ -121,7 +131,7 @@ async def run(settings: Settings, accounts: AccountsConfig) -> None:
             accounts=len(accounts.active(settings.trading_mode)),
         )
         await worker.run(stop)
-        await keeper
+        return await keeper
     finally:
         gateway.disconnect()
         await allocations.aclose()
@@ -138,7 +148,10 @@ def main() -> None:
     except ConfigError as error:
         exit_for_invalid_configuration(SERVICE, error)
     configure_logging(SERVICE, settings.log_level, settings.secrets())
-    asyncio.run(run(settings, accounts))
+    wrong_mode = asyncio.run(run(settings, accounts))
+    if wrong_mode is not None:
+        # Like a configuration error: exit 2 with the one line that says what to fix.
+        exit_for_invalid_configuration(SERVICE, ConfigError(wrong_mode))
 
 
 if __name__ == "__main__":
