@@ -22,7 +22,7 @@ from tests.broker.helpers import (
 )
 from tests.support.processes import wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("transport", ["ably"])]
+pytestmark = pytest.mark.parametrize("transport", ["ably"])
 
 
 def connections_refused(sim: Sim, refused: bool) -> None:

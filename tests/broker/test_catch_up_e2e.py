@@ -3,7 +3,6 @@ back; a first start, and a strategy seen for the first time, only record where t
 
 from __future__ import annotations
 
-import pytest
 from rebalancer_shared.events import Command, EventSource
 
 from tests.broker.helpers import (
@@ -21,8 +20,6 @@ from tests.broker.helpers import (
     recorded_last_rebalance,
 )
 from tests.support.processes import wait_for
-
-pytestmark = pytest.mark.slow
 
 
 def test_rebalance_published_while_the_broker_was_stopped_is_enqueued_at_its_next_start(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from rebalancer_shared.events import Command
 
 from tests.broker.helpers import (
@@ -21,8 +20,6 @@ from tests.broker.helpers import (
 )
 from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer
-
-pytestmark = pytest.mark.slow
 
 
 def test_events_arriving_while_redis_is_down_are_all_queued_when_it_is_back(

@@ -27,8 +27,6 @@ from tests.broker.helpers import (
 )
 from tests.support.processes import wait_for
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.mark.parametrize(
     ("mode", "expected"),

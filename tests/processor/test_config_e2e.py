@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.management.helpers import write_accounts
 from tests.support.processes import ManagedProcess
 from tests.support.stack import entry_point
-
-pytestmark = pytest.mark.slow
 
 EXIT_TIMEOUT_SECONDS = 20
 

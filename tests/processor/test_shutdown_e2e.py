@@ -18,8 +18,6 @@ from tests.management.helpers import write_accounts
 from tests.support.processes import ManagedProcess, free_port, wait_for
 from tests.support.stack import entry_point
 
-pytestmark = pytest.mark.slow
-
 GRACE_SECONDS = 8
 STARTED_WITHIN_SECONDS = 30
 

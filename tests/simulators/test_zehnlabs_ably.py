@@ -23,8 +23,6 @@ from ably.util.exceptions import AblyException
 
 from tests.simulators.zehnlabs_helpers import API_KEY, ETF_BLEND, TREASURY, Sim, reset, start_sim
 
-pytestmark = pytest.mark.slow
-
 # Short, so the heartbeat test sees the idle timeout it prevents within a few seconds.
 MAX_IDLE_INTERVAL_MS = 600
 IDLE = ("--ably-max-idle-interval-ms", str(MAX_IDLE_INTERVAL_MS))
