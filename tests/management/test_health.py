@@ -64,6 +64,30 @@ async def test_services_and_gateway_connection_from_heartbeats(
     assert services["event-broker"]["stale"] is False
 
 
+async def test_each_service_is_stale_after_missing_three_of_its_own_beats(
+    client: httpx.AsyncClient, redis_client: Redis
+) -> None:
+    # The demo's broker beats every 5 s while the processors' dead time is 3 s: it must not
+    # show as stale between two beats.
+    now = time.time()
+    beats = {
+        "event-broker": {"at": now - 6, "every_seconds": 5.0, "stream_connected": True},
+        "event-broker-b": {"at": now - 16, "every_seconds": 5.0},
+        "event-processor:proc-1": {"at": now - 1, "every_seconds": 0.5},
+        "event-processor:proc-2": {"at": now - 2, "every_seconds": 0.5},
+    }
+    for name, body in beats.items():
+        await redis_client.hset(keys.SERVICE_HEARTBEATS, name, json.dumps(body))
+
+    services = {s["name"]: s for s in (await client.get("/health")).json()["services"]}
+
+    assert services["event-broker"]["stale"] is False  # 6 s, one beat late
+    assert services["event-broker-b"]["stale"] is True  # 16 s: three beats missed
+    assert services["event-processor:proc-1"]["stale"] is False
+    assert services["event-processor:proc-2"]["stale"] is True  # 2 s: four beats of 0.5 s
+    assert "every_seconds" not in services["event-broker"]["facts"]
+
+
 async def test_gateway_counts_as_disconnected_when_the_processor_went_silent(
     client: httpx.AsyncClient, redis_client: Redis
 ) -> None:

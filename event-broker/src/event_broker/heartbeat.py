@@ -26,7 +26,7 @@ async def heartbeat_loop(redis: Redis, every_seconds: float, facts: Callable[[],
     failing = False
     while True:
         try:
-            await heartbeats.beat(redis, SERVICE, **facts())
+            await heartbeats.beat(redis, SERVICE, every_seconds, **facts())
         except REDIS_DOWN as error:
             if not failing:
                 log.warning("heartbeat.failed", error=f"{type(error).__name__}: {error}")

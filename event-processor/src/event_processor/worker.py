@@ -364,6 +364,7 @@ class Worker:
                 await heartbeats.beat(
                     self.queue.redis,
                     self._service_name,
+                    self.settings.consumer_heartbeat_seconds,
                     consumer=self.consumer,
                     gateway_connected=self.gateway.connected,
                     in_flight=len(self._running),

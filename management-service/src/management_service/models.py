@@ -56,7 +56,10 @@ class ServiceStatus(BaseModel):
     name: str = Field(examples=["event-processor:proc-1"])
     last_seen_at: datetime
     age_seconds: float
-    stale: bool = Field(description="No heartbeat for longer than CONSUMER_DEAD_AFTER_SECONDS.")
+    stale: bool = Field(
+        description="No heartbeat for 3 of the service's own heartbeat intervals (a processor: "
+        "or for CONSUMER_DEAD_AFTER_SECONDS, after which its events are recovered)."
+    )
     facts: dict[str, Any] = Field(
         description="What the service reports (gateway_connected, stream_connected, ...)."
     )

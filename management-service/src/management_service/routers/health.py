@@ -26,16 +26,23 @@ def service_statuses(
             name=beat.name,
             last_seen_at=from_unix(beat.at),
             age_seconds=round(beat.age_seconds(now), 3),
-            stale=beat.age_seconds(now) > dead_after_seconds,
+            # A processor not heard of for the dead time has its events recovered by others:
+            # stale for sure; any service after missing a few of its own beats.
+            stale=beat.stale(now, dead_after_seconds)
+            or (is_processor(beat.name) and beat.age_seconds(now) > dead_after_seconds),
             facts=beat.facts,
         )
         for beat in beats
     ]
 
 
+def is_processor(name: str) -> bool:
+    return name.split(":", 1)[0] == PROCESSOR_PREFIX
+
+
 def gateway_connected(services: list[ServiceStatus]) -> bool | None:
     """Whether a live processor is connected to IB Gateway; None when no processor reported."""
-    processors = [s for s in services if s.name.split(":", 1)[0] == PROCESSOR_PREFIX]
+    processors = [s for s in services if is_processor(s.name)]
     if not processors:
         return None
     return any(s.facts.get("gateway_connected") is True and not s.stale for s in processors)
