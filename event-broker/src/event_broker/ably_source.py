@@ -31,9 +31,9 @@ from ably.types.channelstate import ChannelState
 from ably.types.connectionstate import ConnectionState
 from ably.util.exceptions import AblyException
 from pydantic import SecretStr
+from rebalancer_shared.backoff import Backoff, sleep_unless
 from rebalancer_shared.log import get_logger
 
-from event_broker.backoff import Backoff, sleep_unless
 from event_broker.messages import from_ably
 from event_broker.source import MessageHandler, SubscribedHandler
 

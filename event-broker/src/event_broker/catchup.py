@@ -36,13 +36,13 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from rebalancer_shared.backoff import Backoff
 from rebalancer_shared.config import AccountsConfig
 from rebalancer_shared.log import get_logger
 from rebalancer_shared.settings import TradingMode
 from redis.asyncio import Redis
 
 from event_broker.allocations import AllocationsError, AllocationsReader
-from event_broker.backoff import Backoff
 from event_broker.fanout import catch_up_events
 from event_broker.outbox import REDIS_DOWN, Delivery, Outbox, Record, read_recorded
 from event_broker.timestamps import compare

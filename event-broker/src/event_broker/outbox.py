@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 
 import structlog
 from rebalancer_shared import keys
+from rebalancer_shared.backoff import Backoff
 from rebalancer_shared.events import Event
 from rebalancer_shared.log import get_logger
 from rebalancer_shared.queue import EnqueueOutcome, EventQueue
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from event_broker.backoff import Backoff
 from event_broker.timestamps import compare
 
 log = get_logger(__name__)

@@ -21,9 +21,9 @@ from typing import Any
 import aiohttp
 import socketio
 from pydantic import SecretStr
+from rebalancer_shared.backoff import Backoff, sleep_unless
 from rebalancer_shared.log import get_logger
 
-from event_broker.backoff import Backoff, sleep_unless
 from event_broker.messages import Dropped, from_socketio, shown
 from event_broker.source import MessageHandler, SubscribedHandler
 

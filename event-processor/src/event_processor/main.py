@@ -9,9 +9,9 @@ every problem on one report, exit code 2.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 
+from rebalancer_shared.backoff import Backoff, sleep_unless
 from rebalancer_shared.config import AccountsConfig, load_configuration
 from rebalancer_shared.errors import ConfigError, exit_for_invalid_configuration
 from rebalancer_shared.log import configure_logging, get_logger
@@ -31,23 +31,22 @@ log = get_logger(__name__)
 
 SERVICE = "event-processor"
 REQUIRED_SETTINGS = ("ALLOCATIONS_API_URL", "ALLOCATIONS_API_KEY")
+REDIS_WAIT_FIRST_SECONDS = 0.05
 REDIS_WAIT_MAX_SECONDS = 5.0
 GATEWAY_RETRY_SECONDS = 5.0
 
 
 async def wait_for_redis(redis: Redis, stop: asyncio.Event) -> bool:
     """Ping until Redis answers (backing off to 5 s); False if told to stop meanwhile."""
-    delay = 0.05
+    backoff = Backoff(REDIS_WAIT_FIRST_SECONDS, REDIS_WAIT_MAX_SECONDS)
     while not stop.is_set():
         try:
             await redis.ping()
             return True
         except (RedisError, OSError) as error:
-            log.warning("redis.waiting", error=str(error), retry_in=delay)
-        try:
-            await asyncio.wait_for(stop.wait(), delay)
-        except TimeoutError:
-            delay = min(delay * 2, REDIS_WAIT_MAX_SECONDS)
+            delay = backoff.next()
+            log.warning("redis.waiting", error=str(error), retry_in=round(delay, 3))
+            await sleep_unless(stop, delay)
     return False
 
 
@@ -71,8 +70,7 @@ async def keep_gateway_connected(gateway: IBGateway, stop: asyncio.Event) -> str
             else:
                 log.warning("gateway.unreachable", error=str(error))
             was_connected = False
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), GATEWAY_RETRY_SECONDS)
+        await sleep_unless(stop, GATEWAY_RETRY_SECONDS)
     return None
 
 

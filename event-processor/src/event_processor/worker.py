@@ -10,7 +10,6 @@ SIGTERM: stop taking, let running events finish within a grace period, hand back
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
@@ -21,6 +20,7 @@ from typing import TypeVar
 
 import structlog
 from rebalancer_shared import heartbeats, keys
+from rebalancer_shared.backoff import sleep_unless
 from rebalancer_shared.config import AccountsConfig
 from rebalancer_shared.events import AccountSettings, Command, Event
 from rebalancer_shared.log import get_logger
@@ -412,9 +412,7 @@ class Worker:
             await self._sleep_unless_finished(UPKEEP_SECONDS)
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+        await sleep_unless(self._stopping, seconds)
 
     async def _sleep_unless_finished(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._finished.wait(), seconds)
+        await sleep_unless(self._finished, seconds)

@@ -1,4 +1,4 @@
-"""Delays that double from a first to a maximum, with jitter, for every retry loop here."""
+"""The one backoff and the one "sleep unless stopping" of every service's retry loops."""
 
 from __future__ import annotations
 
