@@ -350,12 +350,13 @@ async def test_delete_removes_a_waiting_event(client: httpx.AsyncClient, queue: 
         "message": f"Event {retry.event_id} removed successfully",
         "event_id": retry.event_id,
         "status": "deleted",
+        "running": False,
     }
     assert await queue.get(retry.event_id) is None
     assert (await queue.counts()).active_events_count == 0
 
 
-async def test_delete_of_a_running_event_says_it_finishes(
+async def test_delete_of_a_running_event_says_it_stops_before_its_next_order_batch(
     client: httpx.AsyncClient, queue: EventQueue
 ) -> None:
     running = await taken(queue, make_event("DU1234567", "rebalance"))
@@ -364,7 +365,9 @@ async def test_delete_of_a_running_event_says_it_finishes(
 
     assert response.status_code == 200
     assert response.json()["status"] == "deleted_in_flight"
-    assert "orders already sent are not undone" in response.json()["message"]
+    assert response.json()["running"] is True
+    assert "stops before its next order batch" in response.json()["message"]
+    assert await queue.deleted_while_running(running.event_id)
 
 
 async def test_delete_of_an_unknown_event_is_404(client: httpx.AsyncClient) -> None:

@@ -263,6 +263,61 @@ async def test_delete_of_an_in_flight_event_keeps_the_account_busy_until_it_repo
     assert after is not None and after.event_id == next_one.event_id
 
 
+async def test_delete_of_an_in_flight_event_leaves_a_tombstone_for_its_processor(
+    queue: EventQueue,
+) -> None:
+    running, waiting = make_event("DU1111111"), make_event("DU2222222")
+    await queue.enqueue(running)
+    await queue.enqueue(waiting)
+    await queue.register_consumer(CONSUMER)
+    taken = await queue.take(CONSUMER, wait_seconds=1)
+    assert taken is not None and taken.event_id == running.event_id
+    assert not await queue.deleted_while_running(running.event_id)
+
+    # A waiting event is simply gone: no tombstone.
+    assert await queue.delete(waiting.event_id) == "deleted"
+    assert not await queue.redis.exists(keys.deleted(waiting.event_id))
+
+    # The running one: body and dedup key go and the tombstone appears in the same script; its
+    # TTL outlives any rebalance, the history waits for the processor's record (with orders).
+    assert await queue.delete(running.event_id) == "deleted_in_flight"
+    assert await queue.deleted_while_running(running.event_id)
+    assert 0 < await queue.redis.ttl(keys.deleted(running.event_id)) <= 86_400
+    assert await queue.redis.hlen(keys.EVENTS) == 0
+    assert await queue.redis.scard(keys.ACTIVE) == 0
+    assert [r["event_id"] for r in await queue.history()] == [waiting.event_id]
+
+    sold = [{"symbol": "QQQ", "action": "SELL", "quantity": 60, "filled": 60}]
+    assert await queue.finish_deleted(CONSUMER, taken, {"orders": sold}) == "deleted"
+    [record, _] = await queue.history()
+    assert record["event_id"] == running.event_id
+    assert record["outcome"] == "deleted"
+    assert record["error"] == "deleted through the management API while running"
+    assert record["details"]["orders"] == sold
+    assert not await queue.redis.exists(keys.deleted(running.event_id))
+    assert not await queue.redis.exists(keys.state(running.event_id))
+    counters = await queue.counters()
+    assert counters["deleted"] == 2 and counters.get("succeeded", 0) == 0
+    assert counters["orders_placed"] == 1
+    assert (await queue.counts()).processing_count == 0
+    # The account:command is free again.
+    assert (await queue.enqueue(make_event("DU1111111"))).enqueued
+
+
+async def test_a_deleted_running_event_handed_back_is_recorded_once(queue: EventQueue) -> None:
+    # Paused or shut down after the delete: the processor hands it back unfinished, and the
+    # history still gets its one `deleted` record (the tombstone's).
+    running = make_event()
+    await queue.enqueue(running)
+    await queue.register_consumer(CONSUMER)
+    taken = await queue.take(CONSUMER, wait_seconds=1)
+    assert taken is not None
+    assert await queue.delete(running.event_id) == "deleted_in_flight"
+    assert await queue.release(CONSUMER, taken.event_id) == "deleted"
+    assert [r["outcome"] for r in await queue.history()] == ["deleted"]
+    assert not await queue.redis.exists(keys.deleted(running.event_id))
+
+
 async def test_clear_all_deletes_waiting_events_and_spares_in_flight_ones(
     queue: EventQueue,
 ) -> None:

@@ -25,7 +25,7 @@ from rebalancer_shared.config import AccountsConfig
 from rebalancer_shared.events import AccountSettings, Command, Event
 from rebalancer_shared.log import get_logger
 from rebalancer_shared.notify import Notifier
-from rebalancer_shared.queue import EventQueue, NotOwnedError
+from rebalancer_shared.queue import DELETED_WHILE_RUNNING, EventQueue, NotOwnedError
 from rebalancer_shared.settings import Settings
 from redis.exceptions import RedisError
 
@@ -35,6 +35,7 @@ from event_processor.commands.base import (
     CommandContext,
     CommandFailed,
     DelayUntil,
+    Deleted,
     Details,
     Interrupted,
 )
@@ -254,6 +255,8 @@ class Worker:
             await self._settle(lambda: self.queue.release(self.consumer, event.event_id))
             log.warning("event.handed_back", reason="shutdown")
             raise
+        except Deleted as deleted:
+            await self._finish_deleted(event, deleted.details)
         except Interrupted as interruption:
             await self._settle(lambda: self.queue.release(self.consumer, event.event_id))
             log.warning("event.handed_back", reason=str(interruption))
@@ -291,6 +294,9 @@ class Worker:
             raise CommandFailed(str(error)) from None
 
     async def _guard(self, event: Event) -> None:
+        # The delete first: a deleted event stops for good, even while trading is paused.
+        if await self.queue.deleted_while_running(event.event_id):
+            raise Deleted(DELETED_WHILE_RUNNING)
         if await self.queue.paused():
             raise Interrupted("trading paused through the management API")
         if not await self.queue.owns(self.consumer, event.event_id):
@@ -307,6 +313,17 @@ class Worker:
             planned = details.get("plan", {})
             shown = orders if not observe else planned.get("sells", []) + planned.get("buys", [])
             await self.notifier.rebalance_done(event.account_id, event.event_id, shown, observe)
+
+    async def _finish_deleted(self, event: Event, details: Details) -> None:
+        result = await self._settle(
+            lambda: self.queue.finish_deleted(self.consumer, event, details)
+        )
+        log.warning(
+            "event.deleted",
+            result=result,
+            orders=len(details.get("orders", [])),
+            reason=DELETED_WHILE_RUNNING,
+        )
 
     async def _fail(self, event: Event, error: str, details: Details) -> None:
         log.warning("event.failed", error=error, retry_in=self.settings.retry_delay_seconds)

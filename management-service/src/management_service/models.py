@@ -234,7 +234,14 @@ class DuplicateEventResponse(BaseModel):
 class RemoveEventResponse(BaseModel):
     message: str
     event_id: str
-    status: Literal["deleted", "deleted_in_flight"]
+    status: Literal["deleted", "deleted_in_flight"] = Field(
+        description="`deleted`: it was waiting and is gone. `deleted_in_flight`: it is running; "
+        "it stops before its next order batch (orders already filled stay, working orders are "
+        "cancelled) and its history record, outcome `deleted`, lists the orders done so far."
+    )
+    running: bool = Field(
+        default=False, description="Whether the event was running when it was deleted."
+    )
 
 
 class ClearQueueResponse(BaseModel):

@@ -42,6 +42,11 @@ ACCOUNT_WAITING_PREFIX = "rebalance_account_waiting:"
 """list per account: ids taken while another event of the account was in flight; they go back
 to the head of the queue when that event ends."""
 
+DELETED_PREFIX = "rebalance_deleted:"
+"""string per event id (with a TTL): the event was deleted through the management API while a
+processor ran it; holds its history record. The processor checks it before each order batch and
+stops (written by the delete script, dropped when the processor reports)."""
+
 CONSUMERS = "rebalance_consumers"
 """sorted set: consumer name -> unix time of its last heartbeat."""
 
@@ -70,6 +75,10 @@ def processing(consumer: str) -> str:
 
 def state(event_id: str) -> str:
     return f"{STATE_PREFIX}{event_id}"
+
+
+def deleted(event_id: str) -> str:
+    return f"{DELETED_PREFIX}{event_id}"
 
 
 def account_waiting(account_id: str) -> str:

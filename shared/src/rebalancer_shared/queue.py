@@ -33,6 +33,12 @@ from rebalancer_shared.events import Event, EventStatus, Outcome
 HISTORY_LIMIT = 10_000
 """How many finished attempts `rebalance_history` keeps (newest first)."""
 
+DELETED_TTL_SECONDS = 86_400
+"""How long the tombstone of an event deleted while running lives: far beyond any rebalance (its
+processor drops it when it reports; the TTL only cleans up after one that never does)."""
+
+DELETED_WHILE_RUNNING = "deleted through the management API while running"
+
 
 class EnqueueOutcome(StrEnum):
     ENQUEUED = "enqueued"
@@ -228,6 +234,21 @@ class EventQueue:
         )
         return self._owned(reply[0], event)
 
+    async def deleted_while_running(self, event_id: str) -> bool:
+        """Whether the event was deleted while in flight (its tombstone): stop before the next
+        order batch. One `EXISTS`: cheap enough to ask before every batch."""
+        return bool(await self.redis.exists(keys.deleted(event_id)))
+
+    async def finish_deleted(self, consumer: str, event: Event, details: dict[str, Any]) -> str:
+        """A deleted running event stopped: record `deleted` with what was done (`details`) and
+        let it go (processing entry, account lock, state, tombstone). Returns 'deleted'."""
+        record = self._record(event, Outcome.DELETED, DELETED_WHILE_RUNNING, details)
+        reply = await self._run(
+            "complete",
+            [consumer, event.event_id, _now(), record, self.history_limit, _orders(details)],
+        )
+        return self._owned(reply[0], event)
+
     async def release(self, consumer: str, event_id: str) -> str:
         """Hand an unfinished event back to the head of the queue (graceful shutdown)."""
         reply = await self._run("release", [consumer, event_id])
@@ -272,14 +293,20 @@ class EventQueue:
         return _event_from(body, state) if body else None
 
     async def delete(self, event_id: str) -> str:
-        """Rule 8. Returns 'deleted', 'deleted_in_flight' or 'not_found'."""
+        """Rule 8. Returns 'deleted', 'deleted_in_flight' or 'not_found'.
+
+        An event in flight keeps running until its next order batch: the delete leaves a
+        tombstone (`keys.deleted`) that its processor reads before every batch; it then cancels
+        the account's working orders, stops and records `deleted` with the orders so far."""
         event = await self.get(event_id)
-        record = (
-            self._record(event, Outcome.DELETED, "deleted through the management API", {})
-            if event
-            else ""
+        record = in_flight = ""
+        if event:
+            reason = "deleted through the management API"
+            record = self._record(event, Outcome.DELETED, reason, {})
+            in_flight = self._record(event, Outcome.DELETED, DELETED_WHILE_RUNNING, {})
+        reply = await self._run(
+            "delete", [event_id, record, self.history_limit, in_flight, DELETED_TTL_SECONDS]
         )
-        reply = await self._run("delete", [event_id, record, self.history_limit])
         return str(reply[0])
 
     async def clear(self) -> int:

@@ -23,8 +23,9 @@ class CommandContext:
     settings: Settings
     gateway: Gateway
     allocations: AllocationsClient
-    # Raises Interrupted when trading was paused or the event is no longer ours. Called right
-    # before every batch of orders, so a pause stops new orders at once.
+    # Raises Deleted when the event was deleted through the management API while running, and
+    # Interrupted when trading was paused or the event is no longer ours. Called right before
+    # every batch of orders, so a delete or a pause stops new orders at once.
     guard: Callable[[], Awaitable[None]]
     details: Details = field(default_factory=dict)
 
@@ -49,6 +50,15 @@ class DelayUntil(Exception):
 
 class Interrupted(Exception):
     """Stop before placing more orders (paused, or the event was taken from us): hand it back."""
+
+
+class Deleted(Exception):
+    """Deleted through the management API while running: stop before the next order batch. The
+    worker records `deleted` with `details` (the orders placed and filled so far)."""
+
+    def __init__(self, message: str, details: Details | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
 
 
 Command = Callable[[CommandContext], Awaitable[Details]]

@@ -18,7 +18,13 @@ from collections.abc import Callable, Sequence
 from rebalancer_shared.log import get_logger
 
 from event_processor.allocations import AllocationsError
-from event_processor.commands.base import CommandContext, CommandFailed, DelayUntil, Details
+from event_processor.commands.base import (
+    CommandContext,
+    CommandFailed,
+    DelayUntil,
+    Deleted,
+    Details,
+)
 from event_processor.gateway import AccountSnapshot, GatewayError, OrderReport, OrderRequest
 from event_processor.hours import all_open_at, earliest_all_open
 from event_processor.planner import (
@@ -104,7 +110,7 @@ async def _run(ctx: CommandContext, place_orders: bool) -> Details:
     details["orders"] = orders
     sells = [OrderRequest(s.symbol, "SELL", s.quantity) for s in plan.sells]
     if sells:
-        await ctx.guard()
+        await _before_batch(ctx)
         reports = await _execute(ctx, sells)
         orders += [report.as_record() for report in reports]
         _require_complete(reports, "sell", details)
@@ -195,12 +201,30 @@ def _plan_buys(
 async def _buy(
     ctx: CommandContext, buys: Sequence[Buy], orders: list[dict[str, object]], details: Details
 ) -> list[OrderReport]:
-    await ctx.guard()
+    await _before_batch(ctx)
     requests = [OrderRequest(b.symbol, "BUY", b.quantity, b.limit_price) for b in buys]
     reports = await _execute(ctx, requests)
     orders += [report.as_record() for report in reports]
     _require_complete(reports, "buy", details)
     return reports
+
+
+async def _before_batch(ctx: CommandContext) -> None:
+    """The guard before every order batch (sells, buys, each top-up round). A delete through the
+    management API stops the rebalance here: the account's working orders are cancelled, the
+    orders already filled stay, and `Deleted` carries what was done to the worker."""
+    try:
+        await ctx.guard()
+    except Deleted as deleted:
+        log.warning("rebalance.deleted", orders=len(ctx.details.get("orders", [])))
+        try:
+            ctx.details["cancelled_at_delete"] = await ctx.gateway.cancel_open_orders(
+                ctx.account.account_id, min(ctx.settings.order_timeout_seconds, 60.0)
+            )
+        except GatewayError as error:
+            ctx.details["cancelled_at_delete"] = f"failed: {error}"
+            log.error("rebalance.cancel_at_delete_failed", error=str(error))
+        raise Deleted(str(deleted), ctx.details) from None
 
 
 def _buy_records(buys: Sequence[Buy]) -> list[dict[str, object]]:

@@ -195,8 +195,9 @@ async def remove_event(event_id: EventId, queue: Queue) -> RemoveEventResponse:
         return RemoveEventResponse(
             event_id=event_id,
             status="deleted_in_flight",
-            message=f"Event {event_id} removed; it was running: the current attempt finishes "
-            "(orders already sent are not undone) and it will not be retried",
+            running=True,
+            message=f"Event {event_id} removed; it is running: it stops before its next order "
+            "batch (orders already filled stay, working orders are cancelled) and is not retried",
         )
     return RemoveEventResponse(
         event_id=event_id, status="deleted", message=f"Event {event_id} removed successfully"

@@ -11,7 +11,8 @@ local account = redis.call('HGET', state, 'account_id')
 release_account(id)
 forget(id)
 push_history(record, limit)
-redis.call('HINCRBY', COUNTERS, 'succeeded', 1)
+-- A deleted event was counted by the delete.
+if not deleted then redis.call('HINCRBY', COUNTERS, 'succeeded', 1) end
 if orders_placed > 0 then redis.call('HINCRBY', COUNTERS, 'orders_placed', orders_placed) end
 if rerun_id and not deleted then
   insert_new(rerun_id, key, account, rerun_body, now)

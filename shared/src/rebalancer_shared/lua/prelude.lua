@@ -13,6 +13,7 @@ local DUPLICATES = '{DUPLICATES_TOTAL}'
 local function state_key(id) return '{STATE_PREFIX}' .. id end
 local function processing_key(consumer) return '{PROCESSING_PREFIX}' .. consumer end
 local function waiting_key(account) return '{ACCOUNT_WAITING_PREFIX}' .. account end
+local function deleted_key(id) return '{DELETED_PREFIX}' .. id end
 
 -- Free the account held by event `id` (if it holds it) and put the events that were parked
 -- behind it back at the head of the queue, oldest first.
@@ -44,11 +45,20 @@ local function drop_dedup_key(id)
   end
 end
 
--- Remove an event for good: dedup key, body and state.
+-- Remove an event for good: dedup key, body, state and tombstone.
 local function forget(id)
   drop_dedup_key(id)
   redis.call('HDEL', EVENTS, id)
   redis.call('DEL', state_key(id))
+  redis.call('DEL', deleted_key(id))
+end
+
+-- An event deleted while in flight ends without a report of its own (handed back, recovered):
+-- its history record is the one the delete left in the tombstone. Trimmed by the next push.
+local function record_tombstone(id)
+  local record = redis.call('GET', deleted_key(id))
+  if record then redis.call('LPUSH', HISTORY, record) end
+  redis.call('DEL', deleted_key(id))
 end
 
 -- Write a new event: dedup key, body and state together, id at the tail of the queue.

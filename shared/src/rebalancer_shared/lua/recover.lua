@@ -17,6 +17,7 @@ for i = #ids, 1, -1 do
     redis.call('LPUSH', QUEUE, id)
     table.insert(recovered, id)
   else
+    record_tombstone(id)
     redis.call('DEL', state_key(id))
   end
 end

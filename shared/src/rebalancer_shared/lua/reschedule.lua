@@ -10,6 +10,8 @@ release_account(id)
 push_history(record, limit)
 local state = state_key(id)
 if redis.call('HEXISTS', EVENTS, id) == 0 then
+  -- Deleted while it ran: the record above is its one record.
+  redis.call('DEL', deleted_key(id))
   redis.call('DEL', state)
   return {'deleted'}
 end
