@@ -1,5 +1,5 @@
-"""Deleting a running rebalance stops it before its next order batch (the fake gateway of
-test_rebalance_top_up: no process)."""
+"""Deleting a running rebalance stops it before its next order batch (IB's books in plain values,
+tests/processor/books.py: no process)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 from event_processor.commands.base import CommandContext, Deleted
 from event_processor.commands.rebalance import rebalance
 
-from tests.processor.test_rebalance_top_up import RESERVE, WEIGHTS, Books, context
+from tests.processor.books import Books, context
+from tests.processor.test_rebalance_top_up import RESERVE, WEIGHTS
 
 
 class HeldBooks(Books):
