@@ -24,7 +24,7 @@ then measures, prints a table and writes `bench-results.json`:
   fan-out, while the bench asks the management service for /queue/status and /metrics every
   0.5 s as a dashboard would; the services run from a runtime-only environment, as in the
   Docker images (`--dev-venv`: from this one);
-* faults: a chaos run (tests/support/chaos.py, seeded) with its audit: events published,
+* faults: a chaos run (`rebalancer_testkit.chaos`, seeded) with its audit: events published,
   processed, lost, duplicated, kills survived (`--no-chaos` skips it and reads the figures of the
   last chaos test from test-artifacts/chaos.json if there are any).
 
@@ -59,11 +59,11 @@ from rebalancer_local.processes import ManagedProcess, uv_executable, wait_for
 from rebalancer_local.redis_server import RedisServer
 from rebalancer_local.stack import MARKET_OPEN_MONDAY, Stack, log_events
 from rebalancer_shared import keys
+from rebalancer_testkit.chaos import QUOTES, AccountSeed, ChaosSystem, make_accounts, run_chaos
+from rebalancer_testkit.chaos_audit import audit, report
 
 from bench.stream_latency import measure_stream_latency
 from bench.stream_latency import table_rows as stream_rows
-from tests.support.chaos import QUOTES, AccountSeed, ChaosSystem, make_accounts, run_chaos
-from tests.support.chaos_audit import audit, report
 
 IB_LIMIT_PER_SECOND = 50.0
 SINGLE = "bench-single"

@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.support.chaos import (
+from rebalancer_testkit.chaos import (
     QUOTES,
     AccountSeed,
     ChaosPlan,
@@ -23,8 +23,8 @@ from tests.support.chaos import (
     Publication,
     WeightsVersion,
 )
-from tests.support.chaos_audit import audit
-from tests.support.targets import shares_off_target
+from rebalancer_testkit.chaos_audit import audit
+from rebalancer_testkit.targets import shares_off_target
 
 ACCOUNT = AccountSeed(
     account_id="DU5000104",

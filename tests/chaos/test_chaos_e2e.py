@@ -9,7 +9,7 @@ truth (the simulator's orders, the history in Redis, every process's log): each 
 processed exactly once per account or coalesced by the dedup rule, none lost, none
 duplicated, no dedup key left, never two events of an account at once, no symbol bought twice
 for one event, cash never below the reserve at any fill, every account on target. The rules of
-that accounting are written at `tests.support.chaos_audit.audit`.
+that accounting are written at `rebalancer_testkit.chaos_audit.audit`.
 
 The seed is printed, named in every assertion message and written with all the figures to
 test-artifacts/chaos.json. `CHAOS_SEED=<n>` replays a run's schedule (the order of actions and
@@ -21,10 +21,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rebalancer_testkit.chaos import ChaosSystem, run_chaos
+from rebalancer_testkit.chaos_audit import audit, report
 
 from tests.chaos.conftest import chaos_seed, write_artifact
-from tests.support.chaos import ChaosSystem, run_chaos
-from tests.support.chaos_audit import audit, report
 
 
 @pytest.mark.slow

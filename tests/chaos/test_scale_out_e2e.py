@@ -16,10 +16,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from rebalancer_testkit.chaos import ChaosSystem, run_scale_out
+from rebalancer_testkit.chaos_audit import audit, read_processor_logs, report
 
 from tests.chaos.conftest import chaos_seed, write_artifact
-from tests.support.chaos import ChaosSystem, run_scale_out
-from tests.support.chaos_audit import audit, read_processor_logs, report
 
 
 @pytest.mark.slow

@@ -8,11 +8,11 @@ from typing import Any
 from event_processor.planner import Plan, PlanInput, Quote, plan_rebalance
 from rebalancer_shared import keys
 from rebalancer_shared.queue import EventQueue
+from rebalancer_testkit.targets import beyond_one_share
 
 from tests.processor.conftest import QUOTES
 from tests.processor.flows import bought_and_sold, enqueue, outcomes, wait_outcome
 from tests.support.stack import Stack
-from tests.support.targets import beyond_one_share
 
 ASKS = {symbol: ask for symbol, (_, ask, _) in QUOTES.items()}
 

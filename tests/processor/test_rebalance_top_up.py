@@ -8,9 +8,9 @@ import pytest
 from event_processor.commands.base import CommandFailed, Details
 from event_processor.commands.rebalance import rebalance
 from event_processor.planner import PlanInput, plan_buys_after_sells
+from rebalancer_testkit.targets import shares_off_target
 
 from tests.processor.books import ASKS, PRICES, Books, context
-from tests.support.targets import shares_off_target
 
 # A $469k account moving from bonds to a cheap commodity fund: seed 25 of the chaos test.
 WEIGHTS = {"DBC": 0.524, "VTI": 0.441}

@@ -1,4 +1,4 @@
-"""The audit of a chaos run (tests/support/chaos.py): SPEC section 5's guarantees, checked on
+"""The audit of a chaos run (`rebalancer_testkit.chaos`): SPEC section 5's guarantees, checked on
 ground truth the system cannot fake.
 
 * the publications we made, and when (each after its weights were set);
@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tests.support.chaos import (
+from rebalancer_testkit.chaos import (
     AccountSeed,
     ChaosRun,
     Publication,
@@ -31,7 +31,7 @@ from tests.support.chaos import (
     covering_run,
     succeeded_runs,
 )
-from tests.support.targets import shares_off_at_market, shares_off_target
+from rebalancer_testkit.targets import shares_off_at_market, shares_off_target
 
 CASH_TOLERANCE = 0.05
 """Dollars the replayed cash may differ from IB's books per order: the simulator's order view
@@ -213,7 +213,7 @@ def audit(run: ChaosRun) -> Audit:
       left below their limit prices, plus one share, so buying the order again (the double
       trade) fails; and no BUY fill takes a symbol more than one share above its target;
     * on target at the end: each symbol within one share of its target (the planner's, see
-      `tests.support.targets`), with the reserve taken of the net liquidation IB reported when
+      `rebalancer_testkit.targets`), with the reserve taken of the net liquidation IB reported when
       the account's last rebalance planned its buys (`planned_net_liquidation`); how far from
       the target at market prices is in the figures;
     * nothing left: no dedup key, event body, state, lock, queued, waiting or in-flight id.
@@ -506,7 +506,7 @@ def _audit_targets(
     planned: Mapping[str, float],
 ) -> dict[str, Any]:
     """Every symbol of every account within one whole share of its target (the planner's:
-    `tests.support.targets`, the reserve taken of `planned_net_liquidation` where the last
+    `rebalancer_testkit.targets`, the reserve taken of `planned_net_liquidation` where the last
     rebalance bought); how far from the target at market prices, as figures."""
     asks = {symbol: quote[1] for symbol, quote in run.quotes.items()}
     worst_under = worst_over = market_under = market_over = worst_percent = 0.0
