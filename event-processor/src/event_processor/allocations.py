@@ -25,17 +25,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 import httpx
 from rebalancer_shared.allocations_api import AllocationsApi, AllocationsError, shorten
 from rebalancer_shared.log import get_logger
 
-
-def _log() -> Any:
-    # Fetched per use, not bound at import: a logger bound before `configure_logging` runs keeps
-    # structlog's default console output and skips the JSON pipeline and its secret redactor.
-    return get_logger(__name__)
+log = get_logger(__name__)
 
 
 # Zehnlabs rounds each weight, so a fully invested strategy may sum to slightly above 1.
@@ -82,7 +77,7 @@ def parse_allocations(strategy_name: str, payload: object) -> StrategyAllocation
     if name is not None and name != strategy_name:
         # Informational only: the URL chose the strategy; a display name differing in case or
         # wording is not worth refusing a rebalance for.
-        _log().warning("allocations.name_differs", strategy=strategy_name, answered_name=name)
+        log.warning("allocations.name_differs", strategy=strategy_name, answered_name=name)
     long_name = _optional_text(data, "strategy_long_name", fail)
     last_rebalance_on = _optional_text(data, "last_rebalance_on", fail)
 
@@ -105,7 +100,7 @@ def parse_allocations(strategy_name: str, payload: object) -> StrategyAllocation
         )
     if total > 1.0:
         weights = {symbol: weight / total for symbol, weight in weights.items()}
-        _log().info("allocations.scaled_to_one", strategy=strategy_name, answered_sum=total)
+        log.info("allocations.scaled_to_one", strategy=strategy_name, answered_sum=total)
     if total <= 0:
         raise fail("no allocation above 0: refusing to sell the whole account on this answer")
     return StrategyAllocations(
@@ -166,12 +161,6 @@ class AllocationsClient:
         timeout_seconds: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        if not base_url.strip():
-            raise ValueError("ALLOCATIONS_API_URL is empty: set it in .env")
-        if not api_key:
-            raise ValueError("ALLOCATIONS_API_KEY is empty: set it in .env")
-        if timeout_seconds <= 0:
-            raise ValueError(f"allocations timeout {timeout_seconds} s is not above 0")
         self._api = AllocationsApi(base_url, api_key, timeout_seconds, client)
 
     def __repr__(self) -> str:
@@ -189,11 +178,11 @@ class AllocationsClient:
         except AllocationsError as error:
             # The answer's own words (a status message, a symbol) may echo the key back.
             message = self._api.redact(str(error))
-            _log().warning("allocations.failed", strategy=strategy_name, error=message)
+            log.warning("allocations.failed", strategy=strategy_name, error=message)
             if message != str(error):
                 raise AllocationsError(message) from None
             raise
-        _log().info(
+        log.info(
             "allocations.fetched",
             strategy=strategy_name,
             symbols=len(allocations.weights),

@@ -39,8 +39,7 @@ from management_service.security import (
     parse_allowed_hosts,
 )
 
-# Loggers are taken where they are used: `get_logger()` binds at once, so a logger made at import
-# time (before `configure_logging`) would keep structlog's default, unredacted console output.
+log = get_logger(__name__)
 
 REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
 REDIS_SOCKET_TIMEOUT_SECONDS = 5.0
@@ -110,14 +109,14 @@ def create_app(
         if owned:
             service.redis = redis_client(settings.redis_url)
             service.queue = EventQueue(service.redis)
-        get_logger(__name__).info("management.started", accounts=len(accounts_config.accounts))
+        log.info("management.started", accounts=len(accounts_config.accounts))
         try:
             yield
         finally:
             if owned and service.redis is not None:
                 await service.redis.aclose()
                 service.redis, service.queue = None, None
-            get_logger(__name__).info("management.stopped")
+            log.info("management.stopped")
 
     app = ManagementAPI(
         title="IBKR Portfolio Rebalancer: management API",
@@ -147,7 +146,7 @@ def create_app(
 
     @app.exception_handler(RedisError)
     async def redis_unavailable(request: Request, error: RedisError) -> JSONResponse:
-        get_logger(__name__).warning("redis.unavailable", path=request.url.path, error=str(error))
+        log.warning("redis.unavailable", path=request.url.path, error=str(error))
         body = ErrorResponse(detail=f"Redis cannot be read: {error}")
         return JSONResponse(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, content=body.model_dump()

@@ -19,6 +19,8 @@ from rebalancer_shared.settings import Settings
 from management_service.app import create_app
 from management_service.security import parse_allowed_hosts
 
+log = get_logger(__name__)
+
 SERVICE_NAME = "management-service"
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
@@ -38,7 +40,6 @@ def main() -> None:
         app = create_app(settings, accounts_config=accounts)
     except ConfigError as error:
         exit_for_invalid_configuration(SERVICE_NAME, error)
-    log = get_logger(__name__)
     log.info(
         "management.listen",
         host=settings.management_host,

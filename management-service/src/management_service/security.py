@@ -33,6 +33,8 @@ from starlette.responses import JSONResponse
 from starlette.status import HTTP_403_FORBIDDEN, HTTP_421_MISDIRECTED_REQUEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+log = get_logger(__name__)
+
 BUILT_IN_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "management-service"})
 """Answered always: this machine, and the compose service name (Prometheus, other containers)."""
 
@@ -202,7 +204,7 @@ class RequestGuard:
         if refusal is None:
             await self.app(scope, receive, send)
             return
-        get_logger(__name__).warning(
+        log.warning(
             "request.refused",
             method=method,
             path=path,

@@ -52,10 +52,7 @@ MAX_ORDER_LINES = 20
 MAX_ERROR_CHARS = 500
 
 
-def _log() -> Any:
-    # Fetched per use: a logger bound at import, before `configure_logging`, bypasses the JSON
-    # pipeline and its redactor.
-    return get_logger(__name__)
+log = get_logger(__name__)
 
 
 def _utc_now() -> datetime:
@@ -163,7 +160,7 @@ class Notifier:
         notices = self._failures.get(event_id)
         if notices is not None and now - notices.last_sent < self._failure_interval:
             notices.suppressed += 1
-            _log().info(
+            log.info(
                 "notify.suppressed",
                 kind="event_failed",
                 account_id=account_id,
@@ -221,7 +218,7 @@ class Notifier:
         """The gateway answers again. Sent only after an unreachable notice, so a short blip
         that never alarmed anyone does not send an all-clear either."""
         if not self._gateway_alerted:
-            _log().info("notify.suppressed", kind="gateway_back", reason="no alert was sent")
+            log.info("notify.suppressed", kind="gateway_back", reason="no alert was sent")
             return False
         self._gateway_alerted = False
         return await self._send(
@@ -242,7 +239,7 @@ class Notifier:
         **fields: str,
     ) -> bool:
         if self._apprise is None:
-            _log().info("notify.skipped", kind=kind, title=title, reason="no NOTIFY_URLS", **fields)
+            log.info("notify.skipped", kind=kind, title=title, reason="no NOTIFY_URLS", **fields)
             return False
         try:
             result = await asyncio.wait_for(
@@ -250,12 +247,12 @@ class Notifier:
                 timeout=self._timeout,
             )
         except TimeoutError:
-            _log().warning(
+            log.warning(
                 "notify.failed", kind=kind, title=title, reason=f"timeout {self._timeout:g} s"
             )
             return False
         except Exception as error:  # a notice must never break the rebalance that sends it
-            _log().warning(
+            log.warning(
                 "notify.failed",
                 kind=kind,
                 title=title,
@@ -264,13 +261,13 @@ class Notifier:
             )
             return False
         if result:
-            _log().info("notify.sent", kind=kind, title=title, **fields)
+            log.info("notify.sent", kind=kind, title=title, **fields)
             return True
         # apprise names each failed service ("JSON", "Telegram"), never with its URL.
         failed = [
             str(getattr(item, "name", "?")) for item in getattr(result, "results", ()) if not item
         ]
-        _log().warning("notify.failed", kind=kind, title=title, failed_services=failed, **fields)
+        log.warning("notify.failed", kind=kind, title=title, failed_services=failed, **fields)
         return False
 
     def _forget_old_failures(self, now: datetime) -> None:

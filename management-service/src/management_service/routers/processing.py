@@ -10,6 +10,8 @@ from rebalancer_shared.log import get_logger
 from management_service.deps import Queue
 from management_service.models import ProcessingState
 
+log = get_logger(__name__)
+
 router = APIRouter(prefix="/processing", tags=["processing"])
 
 PAUSED_BY_API = "management-api"
@@ -35,12 +37,12 @@ async def get_processing(queue: Queue) -> ProcessingState:
 async def pause(queue: Queue) -> ProcessingState:
     if await queue.paused() is None:
         await queue.pause(by=PAUSED_BY_API)
-        get_logger(__name__).warning("api.pause")
+        log.warning("api.pause")
     return processing_state(await queue.paused())
 
 
 @router.post("/resume", response_model=ProcessingState, summary="Resume processing")
 async def resume(queue: Queue) -> ProcessingState:
     await queue.resume()
-    get_logger(__name__).info("api.resume")
+    log.info("api.resume")
     return processing_state(None)

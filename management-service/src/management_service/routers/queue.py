@@ -45,6 +45,8 @@ LIST_ORDER = (
     EventListType.DELAYED,
 )
 
+log = get_logger(__name__)
+
 EventId = Annotated[str, Path(min_length=1, max_length=64, description="The event's id.")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No event with this id."}
@@ -153,7 +155,7 @@ async def add_event(request: AddEventRequest, state: State, queue: Queue) -> Any
         account=settings,
     )
     result = await queue.enqueue(event)
-    get_logger(__name__).info(
+    log.info(
         "api.enqueue",
         event_id=result.event_id,
         account_id=event.account_id,
@@ -188,7 +190,7 @@ async def add_event(request: AddEventRequest, state: State, queue: Queue) -> Any
 )
 async def remove_event(event_id: EventId, queue: Queue) -> RemoveEventResponse:
     outcome = await queue.delete(event_id)
-    get_logger(__name__).info("api.delete", event_id=event_id, outcome=outcome)
+    log.info("api.delete", event_id=event_id, outcome=outcome)
     if outcome == "not_found":
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Event {event_id} not found in queue")
     if outcome == "deleted_in_flight":
@@ -207,7 +209,7 @@ async def remove_event(event_id: EventId, queue: Queue) -> RemoveEventResponse:
 @router.delete("/events", response_model=ClearQueueResponse, summary="Delete every waiting event")
 async def clear_events(queue: Queue) -> ClearQueueResponse:
     count = await queue.clear()
-    get_logger(__name__).info("api.clear", deleted=count)
+    log.info("api.clear", deleted=count)
     return ClearQueueResponse(
         deleted_count=count,
         message=f"Removed {count} event{'s' if count != 1 else ''}; events running now finish",
@@ -233,7 +235,7 @@ async def retry_event(event_id: EventId, queue: Queue) -> RetryEventResponse:
             f"Event {event_id} is {event.status.value}, not waiting for a retry or the market "
             "open: nothing to retry",
         )
-    get_logger(__name__).info("api.retry_now", event_id=event_id, account_id=event.account_id)
+    log.info("api.retry_now", event_id=event_id, account_id=event.account_id)
     return RetryEventResponse(
         event_id=event_id, message=f"Event {event_id} moved to the head of the queue"
     )
