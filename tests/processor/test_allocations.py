@@ -18,12 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 from aiohttp import web
+from event_broker.allocations import AllocationsReader
 from event_processor.allocations import (
     AllocationsClient,
     AllocationsError,
     StrategyAllocations,
     parse_allocations,
 )
+from pydantic import SecretStr
 from rebalancer_shared.log import configure_logging
 
 from tests.support.processes import ManagedProcess, free_port, port_open, wait_for
@@ -416,3 +418,13 @@ def test_missing_url_or_key_is_refused_at_construction() -> None:
         AllocationsClient("", KEY)
     with pytest.raises(ValueError, match="ALLOCATIONS_API_KEY is empty"):
         AllocationsClient("http://127.0.0.1:1/api/v1/strategies", "")
+    with pytest.raises(ValueError, match="timeout 0 s is not above 0"):
+        AllocationsClient("http://127.0.0.1:1/api/v1/strategies", KEY, timeout_seconds=0)
+
+
+def test_the_broker_reader_is_refused_for_the_same_reasons() -> None:
+    # The checks live once, in the shared HTTP client both services build on.
+    with pytest.raises(ValueError, match="ALLOCATIONS_API_URL is empty"):
+        AllocationsReader(" ", SecretStr(KEY), 5.0)
+    with pytest.raises(ValueError, match="ALLOCATIONS_API_KEY is empty"):
+        AllocationsReader("http://127.0.0.1:1/api/v1/strategies", SecretStr(""), 5.0)

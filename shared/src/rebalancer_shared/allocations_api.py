@@ -47,6 +47,12 @@ class AllocationsApi:
         timeout_seconds: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
+        if not base_url.strip():
+            raise ValueError("ALLOCATIONS_API_URL is empty: set it in .env")
+        if not api_key:
+            raise ValueError("ALLOCATIONS_API_KEY is empty: set it in .env")
+        if timeout_seconds <= 0:
+            raise ValueError(f"allocations timeout {timeout_seconds} s is not above 0")
         self.base_url = base_url.strip().rstrip("/")
         self._api_key = api_key
         self.timeout_seconds = timeout_seconds

@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ACCOUNT_ID_PATTERN = re.compile(r"[A-Z]{1,4}[0-9]{1,12}")
-"""Use with fullmatch (a `$` anchor would let a trailing newline through)."""
-"""IB account ids: U1234567 (live), DU1234567 (paper), F/I-prefixed advisor accounts."""
+"""IB account ids: U1234567 (live), DU1234567 (paper), F/I-prefixed advisor accounts. Use with
+fullmatch (a `$` anchor would let a trailing newline through)."""
 
 
 class Command(StrEnum):

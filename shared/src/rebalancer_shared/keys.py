@@ -81,9 +81,5 @@ def deleted(event_id: str) -> str:
     return f"{DELETED_PREFIX}{event_id}"
 
 
-def account_waiting(account_id: str) -> str:
-    return f"{ACCOUNT_WAITING_PREFIX}{account_id}"
-
-
 def stream_seen(message_id: str) -> str:
     return f"{STREAM_SEEN_PREFIX}{message_id}"
