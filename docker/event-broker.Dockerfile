@@ -16,6 +16,7 @@ COPY event-broker/pyproject.toml event-broker/
 COPY event-processor/pyproject.toml event-processor/
 COPY management-service/pyproject.toml management-service/
 COPY simulators/pyproject.toml simulators/
+COPY testkit/pyproject.toml testkit/
 RUN uv sync --frozen --no-dev --package event-broker --no-install-workspace
 COPY shared/src shared/src
 COPY event-broker/src event-broker/src

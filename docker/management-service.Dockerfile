@@ -16,6 +16,7 @@ COPY event-broker/pyproject.toml event-broker/
 COPY event-processor/pyproject.toml event-processor/
 COPY management-service/pyproject.toml management-service/
 COPY simulators/pyproject.toml simulators/
+COPY testkit/pyproject.toml testkit/
 RUN uv sync --frozen --no-dev --package management-service --no-install-workspace
 COPY shared/src shared/src
 COPY management-service/src management-service/src

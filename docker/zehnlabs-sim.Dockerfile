@@ -17,6 +17,7 @@ COPY event-broker/pyproject.toml event-broker/
 COPY event-processor/pyproject.toml event-processor/
 COPY management-service/pyproject.toml management-service/
 COPY simulators/pyproject.toml simulators/
+COPY testkit/pyproject.toml testkit/
 RUN uv sync --frozen --no-dev --package rebalancer-simulators --no-install-workspace
 COPY simulators/src simulators/src
 RUN uv sync --frozen --no-dev --package rebalancer-simulators --no-editable
