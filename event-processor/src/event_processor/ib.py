@@ -1,4 +1,5 @@
-"""The only module that imports ib_async: one connection to IB Gateway, used by every command.
+"""The adapter over ib_async: one connection to IB Gateway, used by every command. Nothing else
+imports ib_async but `ib_async_internals.py`, which owns every use of its non-public parts.
 
 IB accepts about 50 API messages per second per client, so what can be shared is shared:
 - account values come from one account-summary request for all accounts, and callers that
@@ -24,10 +25,17 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from ib_async import IB, Contract, Event, LimitOrder, MarketOrder, Stock, Trade
-from ib_async.contract import ContractDetails
-from ib_async.ib import StartupFetch
-from ib_async.wrapper import RequestError
+from ib_async import (
+    IB,
+    Contract,
+    ContractDetails,
+    LimitOrder,
+    MarketOrder,
+    RequestError,
+    StartupFetch,
+    Stock,
+    Trade,
+)
 from rebalancer_shared.log import get_logger
 from rebalancer_shared.settings import TradingMode
 
@@ -39,6 +47,14 @@ from event_processor.gateway import (
     OrderRequest,
 )
 from event_processor.hours import Session, parse_hours, pick_hours
+from event_processor.ib_async_internals import (
+    account_summary_values,
+    cancel_account_summary,
+    clear_last_emitted,
+    forget_trade,
+    set_pacing,
+    start_account_summary,
+)
 from event_processor.planner import Quote
 from event_processor.trading_mode import WrongTradingMode, mode_mismatch
 
@@ -118,9 +134,7 @@ class IBGateway:
         # the next 45 as that second ends, so two bursts can reach IB within one second (the
         # simulator counted 65 during a fan-out). At most 10 per 10/45 s is the same 45 a second
         # and no second holds more than 50; one account's rebalance (about 10 in all) seldom waits.
-        self.ib.client.MaxRequests = PACING_BURST
-        interval = PACING_BURST / PACING_PER_SECOND  # seconds; ib_async annotates it as int
-        self.ib.client.RequestsInterval = interval  # type: ignore[assignment]
+        set_pacing(self.ib, PACING_BURST, PACING_BURST / PACING_PER_SECOND)
         self.ib.RaiseRequestErrors = True
         self.ib.errorEvent += self._on_error
         self._connect_lock = asyncio.Lock()
@@ -285,18 +299,14 @@ class IBGateway:
     async def _request_summary(self) -> dict[str, dict[str, float]]:
         """One account-summary request for all accounts, cancelled once it ended."""
         # Not ib_async's accountSummaryAsync: it keeps the subscription and serves stale values.
-        req_id = self.ib.client.getReqId()
-        future = self.ib.wrapper.startReq(req_id)  # type: ignore[no-untyped-call]
-        self.ib.client.reqAccountSummary(  # type: ignore[no-untyped-call]
-            req_id, "All", "NetLiquidation,TotalCashValue"
-        )
+        req_id, ended = start_account_summary(self.ib, ["NetLiquidation", "TotalCashValue"])
         try:
-            await self._timed(future, "the account summary")
+            await self._timed(ended, "the account summary")
         finally:
             if self.connected:
-                self.ib.client.cancelAccountSummary(req_id)  # type: ignore[no-untyped-call]
+                cancel_account_summary(self.ib, req_id)
         values: dict[str, dict[str, float]] = {}
-        for item in self.ib.wrapper.acctSummary.values():
+        for item in account_summary_values(self.ib):
             if item.currency not in ("USD", "BASE", ""):
                 continue
             try:
@@ -565,23 +575,13 @@ class IBGateway:
             loop.call_later(self.done_trades_kept_seconds, self._forget, done)
 
     def _forget(self, trades: list[Trade]) -> None:
-        wrapper = self.ib.wrapper
         for trade in trades:
-            order = trade.order
-            key = wrapper.orderKey(order.clientId, order.orderId, order.permId)
-            if trade.orderStatus.status not in DONE_STATES or wrapper.trades.get(key) is not trade:
-                continue  # working again, or the books were reset by a reconnect
-            del wrapper.trades[key]
-            if wrapper.permId2Trade.get(order.permId) is trade:
-                del wrapper.permId2Trade[order.permId]
-            for fill in trade.fills:
-                if wrapper.fills.get(fill.execution.execId) is fill:
-                    del wrapper.fills[fill.execution.execId]
-            self._order_errors.pop(order.orderId, None)
-            # Each of the trade's events keeps the last value it emitted, the trade itself: a
-            # cycle that only a full garbage collection frees, which comes seldom (issue 9).
-            for name in trade.events:
-                getattr(trade, name)._value = Event.NO_VALUE
+            if trade.orderStatus.status not in DONE_STATES:
+                continue  # working again
+            if not forget_trade(self.ib, trade):
+                continue  # the books were reset by a reconnect
+            self._order_errors.pop(trade.order.orderId, None)
+            clear_last_emitted(trade)
 
     def _report(self, report: OrderReport, trade: Trade) -> OrderReport:
         report.status = trade.orderStatus.status
